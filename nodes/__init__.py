@@ -1,0 +1,19 @@
+"""ComfyUI V3 glue: the extension that lists the pack's nodes and registers its schedulers."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .scheduler import SNRTScheduler, register_ksampler_schedulers
+from .sigma_max_scale import SNRTSigmaMaxScale
+from .v_prediction import SNRTVPrediction
+
+NODES: list[type[io.ComfyNode]] = [SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction]
+
+
+class SNRToolkitExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        # ComfyUI 0.3.75 never calls on_load (comfy_entrypoint registers); newer hosts do. Idempotent.
+        register_ksampler_schedulers()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)

@@ -1,0 +1,124 @@
+"""SNRTScheduler (SIGMAS) and the same schedules as `ztsnr_*` names in the KSampler dropdown."""
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+import torch
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..schedules.resolution import resolution_factor
+from ..schedules.schedule import denoise_total_steps, last_steps, ztsnr_schedule
+from ..schedules.shapes import SHAPES
+from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA
+from .model_schedule import (SNRToolkitError, base_side_for, default_terminal_sigma, latent_pixel_size,
+                             read_discrete_schedule)
+
+log = logging.getLogger("snr_toolkit")
+
+TERMINAL_INFINITE = "infinite (20000)"
+TERMINAL_MODEL = "model"
+TERMINAL_NONE = "none"
+TERMINAL_CHOICES = [TERMINAL_INFINITE, TERMINAL_MODEL, TERMINAL_NONE]
+
+#: Shapes offered in the KSampler dropdown (SNRTScheduler offers every shape).
+KSAMPLER_SHAPES = ["karras", "exponential", "beta", "kl_optimal", "normal", "simple"]
+KSAMPLER_SCHEDULER_NAMES = [f"ztsnr_{shape}" for shape in KSAMPLER_SHAPES]
+
+#: σ_hi base default: SD/SDXL's plain σ_max (scaled-linear betas, 1000 steps).
+DEFAULT_SIGMA_HI_BASE = 14.614642
+
+
+def _require_zsnr(schedule, who: str) -> None:
+    if not schedule.zsnr:
+        raise SNRToolkitError(
+            f"{who}: the model is not Zero Terminal SNR, so it never learned to denoise from σ above "
+            f"{schedule.plain_sigma_max:.4g}; a terminal step would ruin the image. If the checkpoint was "
+            "trained with ZTSNR, put 'V-Prediction / ZTSNR' (zsnr on) before this; otherwise use terminal "
+            "'none' here, or core karras after 'Scale σ_max by Resolution'.")
+
+
+def ksampler_schedule(shape: str, model_sampling, steps: int):
+    """Handler behind `ztsnr_<shape>`: σ₀ = terminal, then the shape from the plain σ_max × the
+    model's resolution factor (SNRTSigmaMaxScale) down to σ_min, then 0."""
+    who = f"scheduler ztsnr_{shape}"
+    schedule = read_discrete_schedule(model_sampling, who)
+    _require_zsnr(schedule, who)
+    sigma_hi = schedule.plain_sigma_max * schedule.sigma_hi_factor
+    return ztsnr_schedule(shape, steps, sigma_hi, schedule.sigma_min, default_terminal_sigma(schedule),
+                          schedule.plain_sigmas)
+
+
+def register_ksampler_schedulers() -> None:
+    """Add the ztsnr_* names to ComfyUI's scheduler registry: in place (KSampler.SCHEDULERS is the
+    same list object as SCHEDULER_NAMES and must stay so) and idempotently."""
+    for name, shape in zip(KSAMPLER_SCHEDULER_NAMES, KSAMPLER_SHAPES):
+        comfy.samplers.SCHEDULER_HANDLERS[name] = comfy.samplers.SchedulerHandler(partial(ksampler_schedule, shape))
+        if name not in comfy.samplers.SCHEDULER_NAMES:
+            comfy.samplers.SCHEDULER_NAMES.append(name)
+
+
+class SNRTScheduler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SNRTScheduler",
+            display_name="ZTSNR Scheduler",
+            category="sampling/custom_sampling/schedulers",
+            description=(
+                "Sigmas for a Zero Terminal SNR model (Lin et al. 2023; NovelAI V3): one step from the terminal σ "
+                "(pure noise) to σ_hi, then the chosen shape from σ_hi down to the model's σ_min, then 0. "
+                "σ_hi = base × √(w·h)/base side when a latent is given (NovelAI: double the side, double σ_max), "
+                "else base × the factor set by 'Scale σ_max by Resolution'. Good samplers: euler, euler_ancestral, "
+                "dpmpp_2m, dpmpp_2m_sde; heun and other 2nd-order single-step samplers misbehave on the jump from ∞."),
+            inputs=[
+                io.Model.Input("model", tooltip="A discrete-timestep model (SD1/SD2/SDXL family). Terminal modes "
+                               "'infinite' and 'model' need a ZTSNR model (loader-detected or V-Prediction / ZTSNR)."),
+                io.Int.Input("steps", default=28, min=1, max=10000,
+                             tooltip="Model calls. The terminal step counts as one; the shape gets the rest."),
+                io.Combo.Input("shape", options=list(SHAPES), default="karras",
+                               tooltip="How the sigmas below σ_hi are spaced. beta/simple/normal/sgm_uniform follow "
+                               "the model's own timestep table stretched to σ_hi; the others are formulas in σ."),
+                io.Combo.Input("terminal", options=TERMINAL_CHOICES, default=TERMINAL_INFINITE,
+                               tooltip="First sigma. 'infinite (20000)': NovelAI's practical ∞. 'model': the "
+                               "model's own terminal σ (4518.76 for ComfyUI's ZTSNR pin). 'none': no terminal "
+                               "step, start at σ_hi (any discrete model)."),
+                io.Float.Input("sigma_hi_base", default=DEFAULT_SIGMA_HI_BASE, min=0.01, max=1000.0, step=0.01,
+                               round=False, tooltip="σ_hi at the model's training resolution. The default is "
+                               "SD/SDXL's plain σ_max (14.6146); higher spends more of the schedule on "
+                               "composition, lower on detail."),
+                io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Below 1 keeps only the last part of a longer schedule, as ComfyUI's "
+                               "BasicScheduler does (img2img, hires second pass)."),
+                io.Latent.Input("latent", optional=True,
+                                tooltip="Scale σ_hi by this latent's canvas (√(w·h) / the family's base side: "
+                                "SD1 512, SD2 768, SDXL 1024). Overrides the model's 'Scale σ_max by Resolution'."),
+            ],
+            outputs=[io.Sigmas.Output(tooltip="steps + 1 sigmas (fewer with denoise < 1), last 0.")],
+        )
+
+    @classmethod
+    def execute(cls, model, steps, shape, terminal, sigma_hi_base, denoise, latent=None) -> io.NodeOutput:
+        who = "ZTSNR Scheduler"
+        schedule = read_discrete_schedule(model.get_model_object("model_sampling"), who)
+        factor = schedule.sigma_hi_factor
+        if latent is not None:
+            width, height = latent_pixel_size(latent)
+            latent_factor = resolution_factor(width, height, base_side_for(model, who))
+            if factor != 1.0 and abs(latent_factor - factor) > 1e-9:
+                log.warning("%s: the latent (%d×%d) sets the resolution factor to %.4f, overriding %.4f from "
+                            "'Scale σ_max by Resolution'", who, width, height, latent_factor, factor)
+            factor = latent_factor
+        if terminal == TERMINAL_NONE:
+            terminal_sigma = None
+        else:
+            _require_zsnr(schedule, f"{who} (terminal '{terminal}')")
+            terminal_sigma = NOVELAI_TERMINAL_SIGMA if terminal == TERMINAL_INFINITE else schedule.model_terminal_sigma
+        total_steps = denoise_total_steps(steps, denoise)
+        if total_steps == 0:
+            return io.NodeOutput(torch.zeros(0))  # nothing to denoise, as BasicScheduler
+        sigmas = ztsnr_schedule(shape, total_steps, sigma_hi_base * factor, schedule.sigma_min, terminal_sigma,
+                                schedule.plain_sigmas)
+        return io.NodeOutput(last_steps(sigmas, steps))

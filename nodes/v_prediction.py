@@ -1,0 +1,122 @@
+"""SNRTVPrediction (MODEL): v-prediction and Zero Terminal SNR sampling for SD-family models."""
+from __future__ import annotations
+
+import logging
+
+import comfy.model_sampling
+import comfy.patcher_extension
+from comfy_api.latest import io
+
+from ..schedules.ztsnr import COMFYUI_TERMINAL_SIGMA, NOVELAI_TERMINAL_SIGMA, zero_terminal_snr_sigmas
+from .model_schedule import SNRToolkitError, read_discrete_schedule, with_sigma_hi_factor
+
+log = logging.getLogger("snr_toolkit")
+
+TERMINAL_SIGMAS = {
+    f"ComfyUI ({COMFYUI_TERMINAL_SIGMA:.2f})": COMFYUI_TERMINAL_SIGMA,
+    f"NovelAI ({NOVELAI_TERMINAL_SIGMA:.0f})": NOVELAI_TERMINAL_SIGMA,
+}
+SKIP_CFG_WRAPPER_KEY = "snr_toolkit_skip_cfg_terminal_step"
+_SAMPLING_CLASSES: dict[type, type] = {}
+
+
+def _sampling_class(prediction: type) -> type:
+    """ModelSamplingDiscrete + a prediction type, as ComfyUI's ModelSamplingDiscrete node builds it."""
+    return _SAMPLING_CLASSES.setdefault(prediction, type(
+        f"SNRT{prediction.__name__}Sampling", (comfy.model_sampling.ModelSamplingDiscrete, prediction), {}))
+
+
+def _detected_prediction(model_sampling) -> type:
+    if isinstance(model_sampling, comfy.model_sampling.V_PREDICTION):
+        return comfy.model_sampling.V_PREDICTION
+    if isinstance(model_sampling, comfy.model_sampling.X0):
+        raise SNRToolkitError("V-Prediction / ZTSNR: the model predicts x0 (or is img2img-distilled); "
+                              "choose prediction eps or v_prediction explicitly if that is wrong.")
+    return comfy.model_sampling.EPS
+
+
+def skip_uncond_above(sigma_threshold: float):
+    """CALC_COND_BATCH wrapper: above the threshold run the cond pass only and hand it back as the
+    uncond too, so CFG returns the conditional prediction (A1111's skip_early_cond idea)."""
+    def wrapper(executor, model, conds, x_in, timestep, model_options):
+        if len(conds) == 2 and conds[1] is not None and float(timestep.max()) > sigma_threshold:
+            out = executor(model, [conds[0], None], x_in, timestep, model_options)
+            return [out[0], out[0]]
+        return executor(model, conds, x_in, timestep, model_options)
+    return wrapper
+
+
+class SNRTVPrediction(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SNRTVPrediction",
+            display_name="V-Prediction / ZTSNR",
+            category="advanced/model",
+            description=(
+                "Sets how a discrete SD-family model is sampled: ε or v prediction (Salimans & Ho 2022), with or "
+                "without Zero Terminal SNR (Lin et al. 2023), whose last step is pure noise so the model can make "
+                "truly dark or bright images (NovelAI V3). 'auto' keeps what ComfyUI's loader read from the "
+                "checkpoint's v_pred / ztsnr keys. Never force ZTSNR on a checkpoint not trained with it: the "
+                "image burns."),
+            inputs=[
+                io.Model.Input("model", tooltip="SD1/SD2/SDXL-family model. Not mutated: the output is a clone."),
+                io.Combo.Input("prediction", options=["auto", "v_prediction", "eps"], default="auto",
+                               tooltip="What the network outputs. auto: what the loader detected (v_pred key)."),
+                io.Combo.Input("zsnr", options=["auto", "on", "off"], default="auto",
+                               tooltip="Zero Terminal SNR. auto: what the loader detected (ztsnr key, as on "
+                               "NoobAI-XL V-Pred). on: force it — only for checkpoints trained with ZTSNR; on a "
+                               "v-pred checkpoint without the ztsnr key this logs a warning, and if the model was "
+                               "not trained for it the image burns. Needs v_prediction."),
+                io.Combo.Input("terminal_sigma", options=list(TERMINAL_SIGMAS), default=list(TERMINAL_SIGMAS)[0],
+                               tooltip="Finite stand-in for the terminal σ = ∞: ComfyUI/A1111 pin ᾱ_T = 4.9e-8 "
+                               "(σ 4518.76); NovelAI sampled from σ 20000. Also the first σ of the ztsnr_* "
+                               "schedulers on this model."),
+                io.Boolean.Input("skip_cfg_on_terminal_step", default=False,
+                                 tooltip="On steps above every trained finite σ (the terminal step) use the "
+                                 "conditional prediction alone and skip the unconditional pass: faster, and the "
+                                 "mean colour comes from the prompt without CFG overshoot. Needs ZTSNR."),
+            ],
+            outputs=[io.Model.Output(tooltip="A clone sampling with the chosen prediction and schedule.")],
+        )
+
+    @classmethod
+    def execute(cls, model, prediction, zsnr, terminal_sigma, skip_cfg_on_terminal_step) -> io.NodeOutput:
+        who = "V-Prediction / ZTSNR"
+        model_sampling = model.get_model_object("model_sampling")
+        schedule = read_discrete_schedule(model_sampling, who)
+        prediction_type = {"auto": None, "v_prediction": comfy.model_sampling.V_PREDICTION,
+                           "eps": comfy.model_sampling.EPS}[prediction] or _detected_prediction(model_sampling)
+        use_zsnr = {"auto": schedule.zsnr, "on": True, "off": False}[zsnr]
+        is_v = issubclass(prediction_type, comfy.model_sampling.V_PREDICTION)
+        if use_zsnr and not is_v:
+            raise SNRToolkitError(f"{who}: ZTSNR needs v_prediction. At SNR 0 the input holds no signal, so an "
+                                  "ε-prediction model's x0 = x − σε is undefined (Lin et al. 2023 §3.2). Set "
+                                  "prediction to v_prediction (if the checkpoint is v-pred) or zsnr off.")
+        if skip_cfg_on_terminal_step and not use_zsnr:
+            raise SNRToolkitError(f"{who}: skip_cfg_on_terminal_step needs ZTSNR; without it there is no "
+                                  "terminal step. Turn zsnr on (ZTSNR checkpoints only) or the option off.")
+        if zsnr == "on" and is_v and not model.model.model_config.sampling_settings.get("zsnr", False):
+            log.warning("%s: ZTSNR forced on a v-prediction checkpoint without the 'ztsnr' key. If it was not "
+                        "trained with Zero Terminal SNR the image will burn; use zsnr auto/off then.", who)
+
+        sampling = _sampling_class(prediction_type)(model.model.model_config, zsnr=False)
+        table = schedule.plain_sigmas
+        terminal = TERMINAL_SIGMAS[terminal_sigma] if use_zsnr else None
+        if use_zsnr:
+            table = zero_terminal_snr_sigmas(table, terminal)
+        sampling.set_sigmas(table.float())
+        sampling.zsnr = use_zsnr
+        sampling.snrt_terminal_sigma = terminal
+        if schedule.sigma_hi_factor != 1.0:
+            sampling = with_sigma_hi_factor(sampling, schedule.sigma_hi_factor)
+
+        patched = model.clone()
+        patched.add_object_patch("model_sampling", sampling)
+        patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY)
+        if skip_cfg_on_terminal_step:
+            patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY,
+                                         skip_uncond_above(float(table[-2])))
+        log.info("%s: %s, zsnr %s%s", who, prediction_type.__name__, use_zsnr,
+                 f", terminal σ {terminal:g}" if use_zsnr else "")
+        return io.NodeOutput(patched)

@@ -1,0 +1,1 @@
+"""Pure sampling maths (noise, guidance, prediction conversions). Nothing here imports comfy."""

@@ -1,0 +1,125 @@
+"""Shared fixtures.
+
+Pure tests import the pack as `snr_toolkit` with torch alone. Host tests run against the real
+ComfyUI that `tests/host.py` builds (SNRT_COMFYUI): in-process through ComfyUI's own loader,
+or as a live server over HTTP. They fail, never skip, when the host is missing.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
+import urllib.request
+import json
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]  # ComfyUI's `nodes` must win
+sys.path.insert(0, str(TESTS))
+
+import host  # noqa: E402  (tests/host.py: the harness that builds the ComfyUI host)
+
+FIXTURE_PACK = TESTS / "fixtures" / "other_scheduler_pack"
+
+
+def _load_pack_as(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_load_pack_as("snr_toolkit")
+
+
+def comfyui_path() -> Path:
+    path = os.environ.get("SNRT_COMFYUI")
+    if not path:
+        pytest.fail("host tests need the ComfyUI host: run the suite with `python3 tests/host.py test`", pytrace=False)
+    return Path(path)
+
+
+class InProcessHost:
+    """ComfyUI imported into this process, with the pack loaded by ComfyUI's own custom-node loader."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.pack_path = str(base / "custom_nodes" / host.PACK_DIR_NAME)
+        import nodes
+        self.nodes = nodes
+
+    def pack_module(self, dotted: str = ""):
+        """A module of the pack as ComfyUI loaded it (its sys.modules name is the pack's path)."""
+        return sys.modules[self.pack_path + ("." + dotted if dotted else "")]
+
+    def node(self, node_id: str):
+        return self.nodes.NODE_CLASS_MAPPINGS[node_id]
+
+    def load_pack_again(self) -> bool:
+        return asyncio.run(self.nodes.load_custom_node(self.pack_path))
+
+
+@pytest.fixture(scope="session")
+def comfy_host() -> InProcessHost:
+    comfy_dir = comfyui_path()
+    base = host.make_base_directory([FIXTURE_PACK])
+    sys.path.insert(0, str(comfy_dir))
+    import comfy.cli_args
+    comfy.cli_args.args.cpu = True
+    comfy.cli_args.args.base_directory = str(base)
+    import nodes
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    instance = InProcessHost(base)
+    assert "SNRTScheduler" in nodes.NODE_CLASS_MAPPINGS, "ComfyUI's loader did not register the pack"
+    return instance
+
+
+class LiveServer:
+    def __init__(self, port: int, proc: subprocess.Popen, log_path: Path):
+        self.port, self.proc, self.log_path = port, proc, log_path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get_json(self, path: str):
+        with urllib.request.urlopen(self.url(path), timeout=60) as response:
+            return json.load(response)
+
+    def post_json(self, path: str, payload):
+        request = urllib.request.Request(self.url(path), data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> LiveServer:
+    comfy_dir = comfyui_path()
+    python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 tests/host.py test`")
+    base = host.make_base_directory([FIXTURE_PACK])
+    port = host.free_port()
+    log_path = tmp_path_factory.mktemp("server") / "comfyui.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(host.server_command(comfy_dir, Path(python), base, port), cwd=comfy_dir,
+                                stdout=log_file, stderr=subprocess.STDOUT)
+    server = LiveServer(port, proc, log_path)
+    try:
+        host.wait_for_server(port, proc)
+    except Exception:
+        proc.kill()
+        pytest.fail(f"ComfyUI did not start:\n{server.log()[-4000:]}", pytrace=False)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

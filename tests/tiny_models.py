@@ -1,0 +1,44 @@
+"""Tiny random-weight instances of real ComfyUI model classes (host tests only)."""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_patcher
+import comfy.supported_models
+
+#: SDXL's UNet topology (3 levels, linear transformers, 2048-d context, 2816-d ADM) at toy width.
+TINY_SDXL_UNET = dict(
+    use_checkpoint=False, image_size=32, in_channels=4, out_channels=4, model_channels=32,
+    num_res_blocks=[1, 1, 1], channel_mult=[1, 2, 4], transformer_depth=[0, 1, 1],
+    transformer_depth_output=[0, 0, 1, 1, 1, 1], transformer_depth_middle=1, use_spatial_transformer=True,
+    use_linear_in_transformer=True, legacy=False, context_dim=2048, adm_in_channels=2816,
+    num_classes="sequential", use_temporal_attention=False, use_temporal_resblock=False,
+)
+
+
+def tiny_sdxl(v_pred: bool = True, ztsnr: bool = True, seed: int = 0) -> comfy.model_patcher.ModelPatcher:
+    """An SDXL model built as ComfyUI's loader builds one; the checkpoint's `v_pred` / `ztsnr`
+    marker keys go through SDXL.model_type exactly as a NoobAI-style file's would."""
+    config = comfy.supported_models.SDXL(TINY_SDXL_UNET)
+    config.unet_config["num_head_channels"] = 16
+    config.set_inference_dtype(torch.float32, None)
+    markers = {}
+    if v_pred:
+        markers["v_pred"] = torch.tensor([])
+    if ztsnr:
+        markers["ztsnr"] = torch.tensor([])
+    model = config.get_model(markers, "")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.diffusion_model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
+def sdxl_conditioning(batch: int = 1, seed: int = 1):
+    """A CONDITIONING list as CLIPTextEncode gives for SDXL (2048-d tokens, 1280-d pooled)."""
+    generator = torch.Generator().manual_seed(seed)
+    tokens = torch.randn(batch, 77, 2048, generator=generator) * 0.1
+    pooled = torch.randn(batch, 1280, generator=generator) * 0.1
+    return [[tokens, {"pooled_output": pooled}]]
