@@ -41,12 +41,12 @@ def _require_zsnr(schedule, who: str) -> None:
 
 
 def ksampler_schedule(shape: str, model_sampling, steps: int):
-    """Handler behind `ztsnr_<shape>`: σ₀ = terminal, then the shape from the plain σ_max × the
-    model's resolution factor (SNRTSigmaMaxScale) down to σ_min, then 0."""
+    """Handler behind `ztsnr_<shape>`: σ₀ = terminal, then the shape from SNRTScheduler's default
+    σ_hi base × the model's resolution factor (SNRTSigmaMaxScale) down to σ_min, then 0."""
     who = f"scheduler ztsnr_{shape}"
     schedule = read_discrete_schedule(model_sampling, who)
     _require_zsnr(schedule, who)
-    sigma_hi = schedule.plain_sigma_max * schedule.sigma_hi_factor
+    sigma_hi = DEFAULT_SIGMA_HI_BASE * schedule.sigma_hi_factor
     return ztsnr_schedule(shape, steps, sigma_hi, schedule.sigma_min, default_terminal_sigma(schedule),
                           schedule.plain_sigmas)
 

@@ -42,3 +42,23 @@ def sdxl_conditioning(batch: int = 1, seed: int = 1):
     tokens = torch.randn(batch, 77, 2048, generator=generator) * 0.1
     pooled = torch.randn(batch, 1280, generator=generator) * 0.1
     return [[tokens, {"pooled_output": pooled}]]
+
+
+def tiny_sd3_medium(num_blocks: int = 24, depth: int = 2, seed: int = 0) -> comfy.model_patcher.ModelPatcher:
+    """SD 3.5 Medium's MMDiT topology (RMS qk-norm, MMDiT-X self-attention in blocks 0–12, 2048-d
+    pooled, 4096-d context) with `num_blocks` joint blocks at width 64·depth."""
+    unet = dict(
+        in_channels=16, out_channels=16, patch_size=2, depth=depth, num_blocks=num_blocks, input_size=None,
+        adm_in_channels=2048, pos_embed_scaling_factor=None, pos_embed_max_size=32, num_patches=32 * 32,
+        context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 64 * depth}},
+        qk_norm="rms", x_block_self_attn_layers=list(range(min(13, num_blocks))),
+    )
+    config = comfy.supported_models.SD3(unet)
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model({}, "")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.diffusion_model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    cpu = torch.device("cpu")
+    return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
