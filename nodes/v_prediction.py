@@ -13,8 +13,8 @@ from .model_schedule import SNRToolkitError, read_discrete_schedule, with_sigma_
 log = logging.getLogger("snr_toolkit")
 
 TERMINAL_SIGMAS = {
-    f"ComfyUI ({COMFYUI_TERMINAL_SIGMA:.2f})": COMFYUI_TERMINAL_SIGMA,
     f"NovelAI ({NOVELAI_TERMINAL_SIGMA:.0f})": NOVELAI_TERMINAL_SIGMA,
+    f"ComfyUI ({COMFYUI_TERMINAL_SIGMA:.2f})": COMFYUI_TERMINAL_SIGMA,
 }
 SKIP_CFG_WRAPPER_KEY = "snr_toolkit_skip_cfg_terminal_step"
 _SAMPLING_CLASSES: dict[type, type] = {}
@@ -69,9 +69,10 @@ class SNRTVPrediction(io.ComfyNode):
                                "v-pred checkpoint without the ztsnr key this logs a warning, and if the model was "
                                "not trained for it the image burns. Needs v_prediction."),
                 io.Combo.Input("terminal_sigma", options=list(TERMINAL_SIGMAS), default=list(TERMINAL_SIGMAS)[0],
-                               tooltip="Finite stand-in for the terminal σ = ∞: ComfyUI/A1111 pin ᾱ_T = 4.9e-8 "
-                               "(σ 4518.76); NovelAI sampled from σ 20000. Also the first σ of the ztsnr_* "
-                               "schedulers on this model."),
+                               tooltip="Finite stand-in for the terminal σ = ∞ in the model's table: NovelAI sampled "
+                               "from σ 20000 (default; also what the ztsnr_* schedulers use on a model without "
+                               "this node); ComfyUI/A1111 pin ᾱ_T = 4.9e-8 (σ 4518.76). The ztsnr_* schedulers "
+                               "start here, and so do core schedulers on a ZTSNR model."),
                 io.Boolean.Input("skip_cfg_on_terminal_step", default=False,
                                  tooltip="On steps above every trained finite σ (the terminal step) use the "
                                  "conditional prediction alone and skip the unconditional pass: faster, and the "
