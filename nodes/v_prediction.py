@@ -92,7 +92,7 @@ class SNRTVPrediction(io.ComfyNode):
         is_v = issubclass(prediction_type, comfy.model_sampling.V_PREDICTION)
         if use_zsnr and not is_v:
             raise SNRToolkitError(f"{who}: ZTSNR needs v_prediction. At SNR 0 the input holds no signal, so an "
-                                  "ε-prediction model's x0 = x − σε is undefined (Lin et al. 2023 §3.2). Set "
+                                  "ε-prediction model's x0 = x − σε is undefined (Lin et al. 2023). Set "
                                   "prediction to v_prediction (if the checkpoint is v-pred) or zsnr off.")
         if skip_cfg_on_terminal_step and not use_zsnr:
             raise SNRToolkitError(f"{who}: skip_cfg_on_terminal_step needs ZTSNR; without it there is no "

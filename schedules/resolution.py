@@ -1,6 +1,6 @@
 """σ_max that grows with the canvas (pure Python, never imports comfy).
 
-NovelAI Diffusion V3 (arXiv 2409.15997 §2.3): "when the canvas side doubles, σ_max should
+NovelAI Diffusion V3 (arXiv 2409.15997): "when the canvas side doubles, σ_max should
 double", because a larger canvas carries more redundant low-frequency signal and needs more
 noise to reach the same SNR. The side of a non-square canvas is √(width·height).
 """

@@ -13,7 +13,7 @@ import torch
 COMFYUI_TERMINAL_ALPHA_CUMPROD = 4.8973451890853435e-08
 #: σ at that ᾱ_T: ≈ 4518.76.
 COMFYUI_TERMINAL_SIGMA = math.sqrt((1.0 - COMFYUI_TERMINAL_ALPHA_CUMPROD) / COMFYUI_TERMINAL_ALPHA_CUMPROD)
-#: NovelAI Diffusion V3 (arXiv 2409.15997 §2.2) samples from σ = 20000 as a practical infinity.
+#: NovelAI Diffusion V3 (arXiv 2409.15997) samples from σ = 20000 as a practical infinity.
 NOVELAI_TERMINAL_SIGMA = 20000.0
 #: diffusers pins ᾱ_T = 2⁻²⁴ instead, σ ≈ 4096.
 DIFFUSERS_TERMINAL_SIGMA = math.sqrt((1.0 - 2.0**-24) / 2.0**-24)
