@@ -3,11 +3,18 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .aspect_bucket import SNRTAspectBucket
+from .pyramid_noise import SNRTPyramidLatent, SNRTPyramidNoise, SNRTPyramidNoiseSampler
+from .rescale_cfg import SNRTRescaleCFG
 from .scheduler import SNRTScheduler, register_ksampler_schedulers
 from .sigma_max_scale import SNRTSigmaMaxScale
+from .skip_layer_guidance import SNRTSkipLayerGuidance
 from .v_prediction import SNRTVPrediction
 
-NODES: list[type[io.ComfyNode]] = [SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction]
+NODES: list[type[io.ComfyNode]] = [
+    SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction, SNRTSkipLayerGuidance, SNRTRescaleCFG,
+    SNRTPyramidNoise, SNRTPyramidNoiseSampler, SNRTPyramidLatent, SNRTAspectBucket,
+]
 
 
 class SNRToolkitExtension(ComfyExtension):

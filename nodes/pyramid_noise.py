@@ -1,0 +1,154 @@
+"""Pyramid / offset noise: SNRTPyramidNoise (NOISE), SNRTPyramidNoiseSampler (SAMPLER), SNRTPyramidLatent (LATENT)."""
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+
+import comfy.sample
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..samplers.pyramid_noise import pyramid_noise
+from .model_schedule import SNRToolkitError, is_flow_model
+
+DESCRIPTION_SOURCE = ("Multi-resolution noise (Whitaker 2023; kohya sd-scripts' pyramid_noise_like): white noise plus "
+                      "coarser octaves (size / rⁱ, r ∈ [2, 4), weight discountⁱ, bilinear), plus optional offset "
+                      "noise (Guttenberg 2023), each sample normalised to std 1. It moves mean colour and large "
+                      "shapes, which plain noise barely does.")
+
+
+def noise_inputs():
+    return [
+        io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                     tooltip="Same seed and batch index give the same sample in any batch, like ComfyUI's noise "
+                     "(whose draw is the white level here)."),
+        io.Int.Input("iterations", default=6, min=1, max=16,
+                     tooltip="Levels including the white one (kohya: 6–10); stops early once a side reaches 1."),
+        io.Float.Input("discount", default=0.3, min=0.0, max=0.99, step=0.01,
+                       tooltip="Weight of octave i is discountⁱ (kohya's default 0.3). 0 = plain noise."),
+        io.Float.Input("offset_strength", default=0.0, min=0.0, max=1.0, step=0.01,
+                       tooltip="Offset noise: adds strength × N(0,1) per sample and channel (0.1 is the usual)."),
+    ]
+
+
+class PyramidNoise:
+    """A NOISE object for SamplerCustomAdvanced."""
+
+    def __init__(self, seed, iterations, discount, offset_strength):
+        self.seed, self.iterations, self.discount, self.offset_strength = seed, iterations, discount, offset_strength
+
+    def generate_noise(self, input_latent):
+        samples = input_latent["samples"]
+        return pyramid_noise(tuple(samples.shape), self.seed, self.iterations, self.discount, self.offset_strength,
+                             input_latent.get("batch_index")).to(samples.dtype)
+
+
+class SNRTPyramidNoise(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SNRTPyramidNoise",
+            display_name="Pyramid Noise",
+            category="sampling/custom_sampling/noise",
+            description=DESCRIPTION_SOURCE + " Use it in SamplerCustomAdvanced's noise input.",
+            inputs=noise_inputs(),
+            outputs=[io.Noise.Output(tooltip="Initial noise for SamplerCustomAdvanced.")],
+        )
+
+    @classmethod
+    def execute(cls, seed, iterations, discount, offset_strength) -> io.NodeOutput:
+        return io.NodeOutput(PyramidNoise(seed, iterations, discount, offset_strength))
+
+
+def pyramid_noise_sampler(x: torch.Tensor, seed: int, iterations: int, discount: float, offset_strength: float):
+    """A k-diffusion noise_sampler(σ, σ_next) drawing fresh pyramid noise at every call."""
+    calls = [0]
+
+    def noise_sampler(sigma, sigma_next):
+        calls[0] += 1
+        call_seed = (int(seed) + 0x9E3779B1 * calls[0]) % 2**64
+        noise = pyramid_noise(tuple(x.shape), call_seed, iterations, discount, offset_strength)
+        return noise.to(device=x.device, dtype=x.dtype)
+    return noise_sampler
+
+
+class SNRTPyramidNoiseSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SNRTPyramidNoiseSampler",
+            display_name="Pyramid Noise Sampler",
+            category="sampling/custom_sampling/samplers",
+            description=DESCRIPTION_SOURCE + " Wraps an ancestral or SDE sampler so the noise it adds at every step "
+            "is pyramid noise too. Deterministic samplers (euler, dpmpp_2m, …) add no noise and are refused.",
+            inputs=[io.Sampler.Input("sampler", tooltip="From KSamplerSelect: an ancestral or SDE sampler "
+                                     "(euler_ancestral, dpmpp_2m_sde, dpmpp_sde, …).")] + noise_inputs()[1:],
+            outputs=[io.Sampler.Output(tooltip="The same sampler drawing pyramid noise; its seed is the sampling seed.")],
+        )
+
+    @classmethod
+    def execute(cls, sampler, iterations, discount, offset_strength) -> io.NodeOutput:
+        function = getattr(sampler, "sampler_function", None)
+        if function is None or "noise_sampler" not in inspect.signature(function).parameters:
+            name = getattr(function, "__name__", type(sampler).__name__)
+            raise SNRToolkitError(f"Pyramid Noise Sampler: {name} takes no noise sampler: it is deterministic, or "
+                                  "builds its own (the *_gpu variants). Use an ancestral or SDE sampler such as "
+                                  "euler_ancestral or dpmpp_2m_sde; for the initial noise use 'Pyramid Noise'.")
+
+        def sample(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
+            seed = (extra_args or {}).get("seed", 0)
+            options["noise_sampler"] = pyramid_noise_sampler(x, seed, iterations, discount, offset_strength)
+            return function(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
+
+        return io.NodeOutput(comfy.samplers.KSAMPLER(sample, extra_options=dict(sampler.extra_options),
+                                                     inpaint_options=dict(sampler.inpaint_options)))
+
+
+class SNRTPyramidLatent(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="SNRTPyramidLatent",
+            display_name="Pyramid Noise Latent",
+            category="latent",
+            description=DESCRIPTION_SOURCE + " Returns the latent already noised to the first sigma of the given "
+            "schedule, scaled exactly as ComfyUI scales its own noise (× σ, or × √(1+σ²) from the model's σ_max), "
+            "for KSamplerAdvanced with add_noise 'disable' and the same scheduler, steps and start_at_step.",
+            inputs=[
+                io.Model.Input("model", tooltip="The model you sample with (its σ table and latent format)."),
+                io.Latent.Input("latent", tooltip="The clean latent (Empty Latent Image for text-to-image)."),
+                io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="karras",
+                               tooltip="Same as KSamplerAdvanced's scheduler."),
+                io.Int.Input("steps", default=28, min=1, max=10000, tooltip="Same as KSamplerAdvanced's steps."),
+                io.Int.Input("start_at_step", default=0, min=0, max=10000,
+                             tooltip="Same as KSamplerAdvanced's start_at_step; the noise level is that step's σ."),
+            ] + noise_inputs(),
+            outputs=[io.Latent.Output(tooltip="The pre-noised latent; sample it with add_noise disabled.")],
+        )
+
+    @classmethod
+    def execute(cls, model, latent, scheduler, steps, start_at_step, seed, iterations, discount,
+                offset_strength) -> io.NodeOutput:
+        who = "Pyramid Noise Latent"
+        model_sampling = model.get_model_object("model_sampling")
+        if is_flow_model(model_sampling):
+            raise SNRToolkitError(f"{who}: flow models (SD3, Flux) mix noise and latent as σ·n + (1−σ)·x, which "
+                                  "KSamplerAdvanced re-applies to a pre-noised latent; use 'Pyramid Noise' with "
+                                  "SamplerCustomAdvanced instead.")
+        if start_at_step >= steps:
+            raise SNRToolkitError(f"{who}: start_at_step ({start_at_step}) must be below steps ({steps}).")
+        sigmas = comfy.samplers.calculate_sigmas(model_sampling, scheduler, steps)
+        sigma = float(sigmas[start_at_step])
+        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+        noise = pyramid_noise(tuple(samples.shape), seed, iterations, discount, offset_strength,
+                              latent.get("batch_index")).to(samples.dtype)
+        sigma_max = float(model_sampling.sigma_max)
+        max_denoise = math.isclose(sigma_max, sigma, rel_tol=1e-05) or sigma > sigma_max  # as ComfyUI's KSAMPLER
+        # ComfyUI adds noise to the processed latent (latent_format.process_in); do the same, then map back.
+        noised = model_sampling.noise_scaling(torch.tensor(sigma), noise, model.model.process_latent_in(samples),
+                                              max_denoise)
+        out = dict(latent)
+        out["samples"] = model.model.process_latent_out(noised)
+        return io.NodeOutput(out)

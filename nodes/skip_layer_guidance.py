@@ -1,0 +1,169 @@
+"""SNRTSkipLayerGuidance (MODEL): Skip Layer Guidance for SD3.5 Medium's MMDiT."""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import comfy.model_patcher
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..samplers.guidance import in_sigma_window, in_step_window, skip_layer_guidance, step_index
+from .model_schedule import SNRToolkitError
+
+log = logging.getLogger("snr_toolkit")
+
+GATE_STEPS = "step fraction"
+GATE_SIGMA = "sigma percent"
+
+
+@dataclass(frozen=True)
+class SLGSettings:
+    layers: tuple[int, ...]
+    scale: float
+    start: float
+    end: float
+    gating: str
+
+
+#: The anchors' exact defaults. SAI: Stability-AI/sd3.5 sd3_infer.py (Medium); diffusers: its SD3
+#: pipeline's skip_guidance_* defaults; ComfyUI: SkipLayerGuidanceSD3's defaults.
+PRESETS = {
+    "SAI reference": SLGSettings((7, 8, 9), 2.5, 0.01, 0.20, GATE_STEPS),
+    "diffusers": SLGSettings((7, 8, 9), 2.8, 0.01, 0.20, GATE_STEPS),
+    "ComfyUI": SLGSettings((7, 8, 9), 3.0, 0.01, 0.15, GATE_SIGMA),
+}
+CUSTOM = "custom"
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*,?\s*", text or ""):
+        raise SNRToolkitError(f"Skip Layer Guidance: layers must be block indices separated by commas, "
+                              f"like '7, 8, 9'; got {text!r}")
+    return tuple(sorted({int(n) for n in re.findall(r"\d+", text)}))
+
+
+def joint_block_count(model, who: str) -> int:
+    """Number of MMDiT joint blocks, or an error naming what the model is instead."""
+    diffusion_model = model.model.diffusion_model
+    blocks = getattr(diffusion_model, "joint_blocks", None)
+    if blocks is None:
+        kind = type(diffusion_model).__name__
+        hint = ("it is a UNet (SD1/SDXL), which has no transformer blocks to skip"
+                if kind == "UNetModel" else f"it is a {kind}; for other DiTs use ComfyUI's SkipLayerGuidanceDiT")
+        raise SNRToolkitError(f"{who}: needs an SD3 / SD3.5 MMDiT model, but {hint}.")
+    return len(blocks)
+
+
+def validate(settings: SLGSettings, depth: int, who: str) -> None:
+    if not settings.layers:
+        raise SNRToolkitError(f"{who}: no layers given; SD3.5 Medium's reference skips '7, 8, 9'.")
+    too_deep = [layer for layer in settings.layers if layer >= depth]
+    if too_deep:
+        raise SNRToolkitError(f"{who}: layer {too_deep[0]} is out of range: this model has {depth} joint blocks "
+                              f"(0 … {depth - 1}).")
+    if not settings.start < settings.end:
+        raise SNRToolkitError(f"{who}: start ({settings.start}) must be below end ({settings.end}); the window "
+                              "would be empty.")
+    if not settings.scale > 0:
+        raise SNRToolkitError(f"{who}: scale must be above 0 (0 disables SLG: leave the node out instead).")
+
+
+def _identity_block(args, extra):
+    return {"img": args["img"], "txt": args["txt"]}
+
+
+def skip_options(model_options: dict, layers) -> dict:
+    """model_options whose MMDiT replaces each skipped joint block by the identity (the reference's `continue`)."""
+    for layer in layers:
+        model_options = comfy.model_patcher.set_model_options_patch_replace(model_options, _identity_block, "dit",
+                                                                             "double_block", layer)
+    return model_options
+
+
+def make_gate(settings: SLGSettings, model_sampling):
+    if settings.gating == GATE_SIGMA:
+        sigma_start = model_sampling.percent_to_sigma(settings.start)
+        sigma_end = model_sampling.percent_to_sigma(settings.end)
+        return lambda sigma, schedule: in_sigma_window(sigma, sigma_start, sigma_end)
+
+    def by_step(sigma, schedule):
+        if schedule is None:
+            raise SNRToolkitError("Skip Layer Guidance: step-fraction gating needs the sampler's sigmas, which this "
+                                  "sampler did not provide; use gating 'sigma percent'.")
+        return in_step_window(step_index(schedule, sigma), len(schedule) - 1, settings.start, settings.end)
+    return by_step
+
+
+def slg_post_cfg(settings: SLGSettings, gate):
+    """The plain path: one extra cond pass with the layers skipped, on steps inside the window."""
+    def post_cfg(args):
+        sigma = args["sigma"]
+        schedule = args["model_options"].get("transformer_options", {}).get("sample_sigmas")
+        if not gate(float(sigma.max()), schedule):
+            return args["denoised"]
+        options = skip_options(args["model_options"].copy(), settings.layers)
+        (cond_skipped,) = comfy.samplers.calc_cond_batch(args["model"], [args["cond"]], args["input"], sigma, options)
+        return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
+    return post_cfg
+
+
+class SNRTSkipLayerGuidance(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        sai = PRESETS["SAI reference"]
+        return io.Schema(
+            node_id="SNRTSkipLayerGuidance",
+            display_name="Skip Layer Guidance (SD3.5)",
+            category="advanced/guidance",
+            description=(
+                "Skip Layer Guidance, recommended by Stability AI for SD 3.5 Medium (anatomy, coherence): on steps in "
+                "the window, run the positive prompt once more with some MMDiT joint blocks skipped and push away "
+                "from it: out = cfg + (cond − cond_skipped) × scale. Presets carry each anchor's exact defaults; "
+                "the layers/scale/start/end/gating widgets are read only with preset 'custom'. Chain 'Rescale CFG' "
+                "after this node to rescale the SLG result."),
+            inputs=[
+                io.Model.Input("model", tooltip="An SD3 / SD3.5 (MMDiT) model. UNet models are refused."),
+                io.Combo.Input("preset", options=list(PRESETS) + [CUSTOM], default="SAI reference",
+                               tooltip="SAI reference: layers 7,8,9, scale 2.5, steps with 0.01 < i/N < 0.20 (SD3.5 "
+                               "Medium; SAI pairs it with cfg 4, dpmpp_2m, shift 3). diffusers: scale 2.8, same "
+                               "window. ComfyUI: scale 3.0, sigma percent 0.01–0.15. custom: the widgets below."),
+                io.String.Input("layers", default=", ".join(map(str, sai.layers)),
+                                tooltip="Joint blocks to skip, comma separated (custom only). SD3.5 Medium has 24 "
+                                "(0–23)."),
+                io.Float.Input("scale", default=sai.scale, min=0.0, max=10.0, step=0.05,
+                               tooltip="SLG strength (custom only)."),
+                io.Float.Input("start", default=sai.start, min=0.0, max=1.0, step=0.001,
+                               tooltip="Window start (custom only): a step fraction i/N, or a sigma percent."),
+                io.Float.Input("end", default=sai.end, min=0.0, max=1.0, step=0.001,
+                               tooltip="Window end (custom only), above start."),
+                io.Combo.Input("gating", options=[GATE_STEPS, GATE_SIGMA], default=GATE_STEPS,
+                               tooltip="step fraction: step i of N is guided when start·N < i < end·N (SAI, "
+                               "diffusers). sigma percent: σ between the model's σ at start and end percent "
+                               "(ComfyUI). Custom only."),
+            ],
+            outputs=[io.Model.Output(tooltip="A clone with SLG as a post-CFG step.")],
+        )
+
+    @classmethod
+    def execute(cls, model, preset, layers, scale, start, end, gating) -> io.NodeOutput:
+        who = "Skip Layer Guidance (SD3.5)"
+        depth = joint_block_count(model, who)
+        if preset == CUSTOM:
+            settings = SLGSettings(parse_layers(layers), scale, start, end, gating)
+        elif preset in PRESETS:
+            settings = PRESETS[preset]
+            widgets = SLGSettings(tuple(int(n) for n in re.findall(r"\d+", layers or "")), scale, start, end, gating)
+            if widgets != settings:
+                log.warning("%s: preset %r sets the values; the layers/scale/start/end/gating widgets (%s) are "
+                            "ignored. Choose preset 'custom' to use them.", who, preset, widgets)
+        else:
+            raise SNRToolkitError(f"{who}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}, {CUSTOM}.")
+        validate(settings, depth, who)
+        patched = model.clone()
+        gate = make_gate(settings, model.get_model_object("model_sampling"))
+        patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, gate))
+        log.info("%s: preset %s, layers %s, scale %g, %s window %g–%g", who, preset, list(settings.layers),
+                 settings.scale, settings.gating, settings.start, settings.end)
+        return io.NodeOutput(patched)
