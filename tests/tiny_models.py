@@ -16,7 +16,16 @@ TINY_SDXL_UNET = dict(
 )
 
 
-def tiny_sdxl(v_pred: bool = True, ztsnr: bool = True, seed: int = 0) -> comfy.model_patcher.ModelPatcher:
+def randomize(module: torch.nn.Module, seed: int, std: float = 0.02) -> None:
+    """Seeded N(0, std²) weights. ComfyUI's layers skip init and some buffers (MMDiT's pos_embed) are
+    torch.empty, filled by a checkpoint; without this they hold whatever memory had, NaN at times."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in list(module.parameters()) + [b for b in module.buffers() if b.is_floating_point()]:
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * std)
+
+
+def tiny_sdxl(v_pred: bool = True, ztsnr: bool = True, seed: int = 0, weight_std: float = 0.02) -> comfy.model_patcher.ModelPatcher:
     """An SDXL model built as ComfyUI's loader builds one; the checkpoint's `v_pred` / `ztsnr`
     marker keys go through SDXL.model_type exactly as a NoobAI-style file's would."""
     config = comfy.supported_models.SDXL(TINY_SDXL_UNET)
@@ -28,19 +37,17 @@ def tiny_sdxl(v_pred: bool = True, ztsnr: bool = True, seed: int = 0) -> comfy.m
     if ztsnr:
         markers["ztsnr"] = torch.tensor([])
     model = config.get_model(markers, "")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.diffusion_model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    randomize(model.diffusion_model, seed, weight_std)
     cpu = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
 
 
-def sdxl_conditioning(batch: int = 1, seed: int = 1):
-    """A CONDITIONING list as CLIPTextEncode gives for SDXL (2048-d tokens, 1280-d pooled)."""
+def sdxl_conditioning(batch: int = 1, seed: int = 1, std: float = 0.1):
+    """A CONDITIONING list as CLIPTextEncode gives for SDXL (2048-d tokens, 1280-d pooled). With random
+    0.02-std weights the prompt barely moves the output at std 0.1; raise `std` where that must show."""
     generator = torch.Generator().manual_seed(seed)
-    tokens = torch.randn(batch, 77, 2048, generator=generator) * 0.1
-    pooled = torch.randn(batch, 1280, generator=generator) * 0.1
+    tokens = torch.randn(batch, 77, 2048, generator=generator) * std
+    pooled = torch.randn(batch, 1280, generator=generator) * std
     return [[tokens, {"pooled_output": pooled}]]
 
 
@@ -56,9 +63,6 @@ def tiny_sd3_medium(num_blocks: int = 24, depth: int = 2, seed: int = 0) -> comf
     config = comfy.supported_models.SD3(unet)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model({}, "")
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.diffusion_model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.02)
+    randomize(model.diffusion_model, seed)
     cpu = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)

@@ -1,0 +1,309 @@
+"""SLG, CFG rescale, pyramid noise and buckets on tiny real-architecture models through ComfyUI's real sampler."""
+import math
+
+import pytest
+import torch
+
+from snr_toolkit.samplers import pyramid_noise as pure_pyramid
+
+CFG = 4.0
+
+
+@pytest.fixture(scope="module")
+def host(comfy_host):
+    import comfy.samplers  # noqa: F401
+    return comfy_host
+
+
+@pytest.fixture(scope="module")
+def sd35(host):
+    import tiny_models
+    return tiny_models.tiny_sd3_medium(num_blocks=24)
+
+
+def sd3_conditioning(seed):
+    generator = torch.Generator().manual_seed(seed)
+    return [[torch.randn(1, 16, 4096, generator=generator) * 0.1,
+             {"pooled_output": torch.randn(1, 2048, generator=generator) * 0.1}]]
+
+
+POSITIVE, NEGATIVE = sd3_conditioning(1), sd3_conditioning(2)
+
+
+class Recorder:
+    """A post-CFG step appended last: records what the guidance before it produced, and how many times
+    each joint block ran (and with what batch) since the previous step."""
+
+    def __init__(self, model):
+        self.steps = []
+        self.block_calls = {}
+        blocks = getattr(model.model.diffusion_model, "joint_blocks", [])
+        self.handles = [block.register_forward_hook(self._hook(i)) for i, block in enumerate(blocks)]
+
+    def _hook(self, index):
+        def hook(module, inputs, output):
+            self.block_calls.setdefault(index, []).append(output[1].shape[0])
+        return hook
+
+    def __call__(self, args):
+        self.steps.append(dict(x=args["input"].clone(), sigma=args["sigma"].clone(),
+                               cond=args["cond_denoised"].clone(), uncond=args["uncond_denoised"].clone(),
+                               out=args["denoised"].clone(), blocks=self.block_calls))
+        self.block_calls = {}
+        return args["denoised"]
+
+    def close(self):
+        for handle in self.handles:
+            handle.remove()
+
+
+def sample_custom(host, model, steps=28, scheduler="simple", sampler="euler", noise=None, latent=None, seed=3,
+                  positive=POSITIVE, negative=NEGATIVE, cfg=CFG):
+    recorder = Recorder(model)
+    recorded = model.clone()
+    recorded.set_model_sampler_post_cfg_function(recorder)
+    try:
+        sigmas = host.node("BasicScheduler").execute(recorded, scheduler, steps, 1.0)[0]
+        noise = noise or host.node("RandomNoise").execute(seed)[0]
+        guider = host.node("CFGGuider").execute(recorded, positive, negative, cfg)[0]
+        sampler_object = sampler if not isinstance(sampler, str) else host.node("KSamplerSelect").execute(sampler)[0]
+        latent = latent or {"samples": torch.zeros(1, 16, 16, 16)}
+        out = host.node("SamplerCustomAdvanced").execute(noise, guider, sampler_object, sigmas, latent)[0]["samples"]
+    finally:
+        recorder.close()
+    return out, recorder.steps, sigmas
+
+
+def slg(host, model, preset="SAI reference", layers="7, 8, 9", scale=2.5, start=0.01, end=0.20, gating="step fraction"):
+    return host.node("SNRTSkipLayerGuidance").execute(model, preset, layers, scale, start, end, gating)[0]
+
+
+class Identity(torch.nn.Module):
+    def forward(self, context, x, **kwargs):
+        return context, x
+
+
+def denoise_with_blocks_skipped(model, step, conditioning, skipped=()):
+    """One forward of the model's own classes, with the given joint blocks swapped for the identity."""
+    blocks = model.model.diffusion_model.joint_blocks
+    saved = {i: blocks[i] for i in skipped}
+    try:
+        for i in skipped:
+            blocks[i] = Identity()
+        tokens, extra = conditioning[0]
+        with torch.no_grad():
+            return model.model.apply_model(step["x"], step["sigma"], c_crossattn=tokens, y=extra["pooled_output"])
+    finally:
+        for i, block in saved.items():
+            blocks[i] = block
+
+
+# --- Skip Layer Guidance ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset,scale", [("SAI reference", 2.5), ("diffusers", 2.8)])
+def test_slg_inside_and_outside_the_step_window(host, sd35, preset, scale):
+    steps = 28
+    out, recorded, _ = sample_custom(host, slg(host, sd35, preset), steps=steps)
+    assert bool(torch.isfinite(out).all())
+    guided_steps = [i for i, step in enumerate(recorded) if len(step["blocks"][0]) == 2]
+    assert guided_steps == [i for i in range(steps) if i > 0.01 * steps and i < 0.20 * steps] == [1, 2, 3, 4, 5]
+    for i, step in enumerate(recorded):
+        plain_cfg = step["uncond"] + (step["cond"] - step["uncond"]) * CFG
+        if i not in guided_steps:
+            assert torch.equal(step["out"], plain_cfg), f"step {i} outside the window must be plain CFG"
+            assert step["blocks"][8] == [2], "outside the window: the batched cond/uncond pass only"
+            continue
+        # Exactly one extra pass, of the positive prompt alone, with blocks 7, 8, 9 bypassed.
+        assert step["blocks"][0] == [2, 1] and step["blocks"][6] == [2, 1] and step["blocks"][10] == [2, 1]
+        assert step["blocks"][7] == step["blocks"][8] == step["blocks"][9] == [2]
+        cond = denoise_with_blocks_skipped(sd35, step, POSITIVE)
+        cond_skip = denoise_with_blocks_skipped(sd35, step, POSITIVE, skipped=(7, 8, 9))
+        assert torch.allclose(cond, step["cond"], rtol=1e-4, atol=1e-5)
+        expected = plain_cfg + (cond - cond_skip) * scale
+        assert torch.allclose(step["out"], expected, rtol=1e-4, atol=1e-5), f"step {i}"
+        assert not torch.allclose(step["out"], plain_cfg, atol=1e-6), "SLG must change the guided steps"
+
+
+def test_slg_comfyui_preset_gates_by_sigma_percent(host, sd35):
+    model_sampling = sd35.get_model_object("model_sampling")
+    sigma_start, sigma_end = model_sampling.percent_to_sigma(0.01), model_sampling.percent_to_sigma(0.15)
+    _, recorded, _ = sample_custom(host, slg(host, sd35, "ComfyUI"), steps=20)
+    guided = [i for i, step in enumerate(recorded) if len(step["blocks"][0]) == 2]
+    expected = [i for i, step in enumerate(recorded) if sigma_end <= float(step["sigma"]) <= sigma_start]
+    assert guided == expected and guided, (guided, expected)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(preset="custom", layers="7, 24"), "layer 24 is out of range: this model has 24 joint blocks"),
+    (dict(preset="custom", start=0.3, end=0.2), "must be below end"),
+    (dict(preset="custom", layers="7; 8"), "comma"),
+    (dict(preset="custom", layers=""), "comma"),
+])
+def test_slg_bad_settings_are_named(host, sd35, kwargs, match):
+    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    with pytest.raises(error, match=match):
+        slg(host, sd35, **kwargs)
+
+
+def test_slg_refuses_a_unet(host):
+    import tiny_models
+    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    with pytest.raises(error, match="UNet"):
+        slg(host, tiny_models.tiny_sdxl())
+
+
+# --- CFG rescale --------------------------------------------------------------------------------------
+
+def independent_rescale(step, guided, phi, space):
+    """diffusers' rescale_noise_cfg maths on v (VP models) or on the flow velocity (x − x0)/σ."""
+    x, sigma = step["x"].double(), float(step["sigma"])
+    if space == "v":
+        to = lambda x0: (x - x0) / (sigma * math.sqrt(1 + sigma**2)) - sigma * x0 / math.sqrt(1 + sigma**2)  # noqa: E731
+        back = lambda v: x / (1 + sigma**2) - v * sigma / math.sqrt(1 + sigma**2)  # noqa: E731
+    else:
+        to = lambda x0: (x - x0) / sigma  # noqa: E731
+        back = lambda u: x - sigma * u  # noqa: E731
+    g, c = to(guided.double()), to(step["cond"].double())
+    dims = tuple(range(1, g.ndim))
+    rescaled = g * (c.std(dim=dims, keepdim=True) / g.std(dim=dims, keepdim=True))
+    return back(phi * rescaled + (1 - phi) * g).float()
+
+
+@pytest.mark.parametrize("kind", ["v", "eps"])
+def test_rescale_cfg_equals_the_formula_in_v_space(host, kind):
+    import tiny_models
+    # Larger weights and prompts than elsewhere, so cond and uncond differ enough for the rescale to show.
+    model = tiny_models.tiny_sdxl(v_pred=kind == "v", ztsnr=kind == "v", weight_std=0.1)
+    rescaled = host.node("SNRTRescaleCFG").execute(model, 0.7, 0.0, 1.0)[0]
+    cond = tiny_models.sdxl_conditioning(seed=1, std=30.0)
+    _, recorded, _ = sample_custom(host, rescaled, steps=6, scheduler="karras", positive=cond,
+                                   negative=tiny_models.sdxl_conditioning(seed=2, std=30.0), cfg=7.0,
+                                   latent={"samples": torch.zeros(1, 4, 16, 16)})
+    for step in recorded:
+        plain_cfg = step["uncond"] + (step["cond"] - step["uncond"]) * 7.0
+        expected = independent_rescale(step, plain_cfg, 0.7, "v")
+        assert torch.allclose(step["out"], expected, rtol=1e-3, atol=1e-4), float(step["sigma"])
+        assert float((step["out"] - plain_cfg).abs().max()) > 1e-3, "the rescale must change the prediction"
+
+
+def test_rescale_window_leaves_other_steps_alone(host):
+    import tiny_models
+    model = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
+    model_sampling = model.get_model_object("model_sampling")
+    rescaled = host.node("SNRTRescaleCFG").execute(model, 0.7, 0.5, 1.0)[0]
+    _, recorded, _ = sample_custom(host, rescaled, steps=6, scheduler="karras", positive=tiny_models.sdxl_conditioning(1),
+                                   negative=tiny_models.sdxl_conditioning(2), latent={"samples": torch.zeros(1, 4, 16, 16)})
+    limit = model_sampling.percent_to_sigma(0.5)
+    for step in recorded:
+        plain_cfg = step["uncond"] + (step["cond"] - step["uncond"]) * CFG
+        assert torch.equal(step["out"], plain_cfg) == (float(step["sigma"]) > limit)
+
+
+def test_slg_then_rescale_is_the_documented_composition(host, sd35):
+    chained = host.node("SNRTRescaleCFG").execute(slg(host, sd35), 0.7, 0.0, 1.0)[0]
+    _, recorded, _ = sample_custom(host, chained, steps=28)
+    step = recorded[2]  # inside the SLG window
+    cond = denoise_with_blocks_skipped(sd35, step, POSITIVE)
+    cond_skip = denoise_with_blocks_skipped(sd35, step, POSITIVE, skipped=(7, 8, 9))
+    slg_out = step["uncond"] + (step["cond"] - step["uncond"]) * CFG + (cond - cond_skip) * 2.5
+    assert torch.allclose(step["out"], independent_rescale(step, slg_out, 0.7, "flow"), rtol=1e-3, atol=1e-4)
+    late = recorded[20]  # outside: rescale of plain CFG
+    plain_cfg = late["uncond"] + (late["cond"] - late["uncond"]) * CFG
+    assert torch.allclose(late["out"], independent_rescale(late, plain_cfg, 0.7, "flow"), rtol=1e-3, atol=1e-4)
+
+
+# --- pyramid noise ------------------------------------------------------------------------------------
+
+def pyramid_noise_node(host, seed=4, iterations=6, discount=0.3, offset=0.1):
+    return host.node("SNRTPyramidNoise").execute(seed, iterations, discount, offset)[0]
+
+
+@pytest.mark.parametrize("channels,shape", [(4, (2, 4, 16, 16)), (16, (2, 16, 12, 20)), (16, (1, 16, 3, 8, 8))])
+def test_noise_node_generates_the_pure_noise_for_any_latent(host, channels, shape):
+    latent = {"samples": torch.zeros(shape), "batch_index": [3, 5][: shape[0]]}
+    noise = pyramid_noise_node(host).generate_noise(latent)
+    assert torch.equal(noise, pure_pyramid.pyramid_noise(shape, 4, 6, 0.3, 0.1, [3, 5][: shape[0]]))
+
+
+@pytest.mark.parametrize("sampler_name", ["euler_ancestral", "dpmpp_2m_sde"])
+def test_wrapped_sampler_calls_the_pyramid_noise_sampler(host, sd35, monkeypatch, sampler_name):
+    module = host.pack_module("nodes.pyramid_noise")
+    calls = []
+    original = module.pyramid_noise
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+    monkeypatch.setattr(module, "pyramid_noise", counting)
+    inner = host.node("KSamplerSelect").execute(sampler_name)[0]
+    wrapped = host.node("SNRTPyramidNoiseSampler").execute(inner, 6, 0.3, 0.1)[0]
+    out, _, sigmas = sample_custom(host, sd35, steps=6, sampler=wrapped)
+    assert bool(torch.isfinite(out).all())
+    assert len(calls) == len(sigmas) - 2, "one pyramid draw per step that lands above σ = 0"
+    assert all(shape == (1, 16, 16, 16) for shape in calls)
+    plain, _, _ = sample_custom(host, sd35, steps=6, sampler=inner)
+    assert not torch.allclose(out, plain)
+
+
+def test_wrapping_a_deterministic_sampler_is_refused(host):
+    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    with pytest.raises(error, match="euler_ancestral or dpmpp_2m_sde"):
+        host.node("SNRTPyramidNoiseSampler").execute(host.node("KSamplerSelect").execute("euler")[0], 6, 0.3, 0.0)
+
+
+def pyramid_latent(host, model, latent, scheduler="karras", steps=6, start=0, seed=4):
+    return host.node("SNRTPyramidLatent").execute(model, latent, scheduler, steps, start, seed, 6, 0.3, 0.1)[0]
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_pyramid_latent_is_latent_plus_scaled_noise(host, start):
+    import comfy.samplers
+    import tiny_models
+    model = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
+    clean = torch.randn(2, 4, 16, 16) * 0.3
+    out = pyramid_latent(host, model, {"samples": clean}, start=start)["samples"]
+    sigma = float(comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "karras", 6)[start])
+    noise = pure_pyramid.pyramid_noise((2, 4, 16, 16), 4, 6, 0.3, 0.1)
+    scale = math.sqrt(1 + sigma**2) if start == 0 else sigma  # start 0 is the model's σ_max: ComfyUI's max-denoise
+    sdxl_scale_factor = 0.13025  # SDXL latent_format: noise is added to the processed latent
+    expected = (clean * sdxl_scale_factor + noise * scale) / sdxl_scale_factor
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_pyramid_latent_with_ksampler_advanced_equals_pyramid_noise_with_sampler_custom(host):
+    import tiny_models
+    model = tiny_models.tiny_sdxl(v_pred=True, ztsnr=True)
+    cond, neg = tiny_models.sdxl_conditioning(1), tiny_models.sdxl_conditioning(2)
+    empty = {"samples": torch.zeros(1, 4, 16, 16)}
+    noised = pyramid_latent(host, model, empty, scheduler="ztsnr_karras", seed=8)
+    advanced = host.nodes.KSamplerAdvanced().sample(model, "disable", 0, 6, CFG, "euler", "ztsnr_karras", cond, neg,
+                                                    noised, 0, 10000, "disable")[0]["samples"]
+    sigmas = host.node("BasicScheduler").execute(model, "ztsnr_karras", 6, 1.0)[0]
+    custom = host.node("SamplerCustomAdvanced").execute(
+        pyramid_noise_node(host, seed=8), host.node("CFGGuider").execute(model, cond, neg, CFG)[0],
+        host.node("KSamplerSelect").execute("euler")[0], sigmas, empty)[0]["samples"]
+    assert bool(torch.isfinite(advanced).all())
+    # The pre-noised latent holds noise × 20000 / 0.13025 in fp32, so they agree to fp32 rounding of that.
+    assert float((advanced - custom).abs().max()) < 5e-4 * float(custom.abs().max())
+    other_seed = pyramid_latent(host, model, empty, scheduler="ztsnr_karras", seed=9)
+    different = host.nodes.KSamplerAdvanced().sample(model, "disable", 0, 6, CFG, "euler", "ztsnr_karras", cond, neg,
+                                                     other_seed, 0, 10000, "disable")[0]["samples"]
+    assert float((different - custom).abs().max()) > 0.1 * float(custom.abs().max())
+
+
+def test_pyramid_latent_refuses_flow_models_and_impossible_steps(host, sd35):
+    import tiny_models
+    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    with pytest.raises(error, match="SamplerCustomAdvanced"):
+        pyramid_latent(host, sd35, {"samples": torch.zeros(1, 16, 8, 8)}, scheduler="simple")
+    with pytest.raises(error, match="start_at_step"):
+        pyramid_latent(host, tiny_models.tiny_sdxl(), {"samples": torch.zeros(1, 4, 8, 8)}, steps=4, start=4)
+
+
+# --- buckets ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,channels", [("SD1 / SDXL (4 channels)", 4), ("SD3 / SD3.5 / Flux (16 channels)", 16)])
+def test_bucket_node_latent_matches_its_size(host, kind, channels):
+    latent, width, height = host.node("SNRTAspectBucket").execute(16, 9, 1024 * 1024, kind, 2).result
+    assert latent["samples"].shape == (2, channels, height // 8, width // 8)
+    assert (width, height) == (1344, 768)
