@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import json
 from pathlib import Path
@@ -24,7 +25,7 @@ sys.path.insert(0, str(TESTS))
 
 import host  # noqa: E402  (tests/host.py: the harness that builds the ComfyUI host)
 
-FIXTURE_PACK = TESTS / "fixtures" / "other_scheduler_pack"
+FIXTURE_PACKS = [TESTS / "fixtures" / "other_scheduler_pack", TESTS / "fixtures" / "snrt_test_models"]
 
 
 def _load_pack_as(name: str):
@@ -68,11 +69,12 @@ class InProcessHost:
 @pytest.fixture(scope="session")
 def comfy_host() -> InProcessHost:
     comfy_dir = comfyui_path()
-    base = host.make_base_directory([FIXTURE_PACK])
+    base = host.make_base_directory(FIXTURE_PACKS)
     sys.path.insert(0, str(comfy_dir))
     import comfy.cli_args
     comfy.cli_args.args.cpu = True
     comfy.cli_args.args.base_directory = str(base)
+    import utils.extra_config  # noqa: F401  (as main.py does, before nodes.py puts comfy/ first on sys.path)
     import nodes
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
     instance = InProcessHost(base)
@@ -81,8 +83,8 @@ def comfy_host() -> InProcessHost:
 
 
 class LiveServer:
-    def __init__(self, port: int, proc: subprocess.Popen, log_path: Path):
-        self.port, self.proc, self.log_path = port, proc, log_path
+    def __init__(self, port: int, proc: subprocess.Popen, log_path: Path, base: Path):
+        self.port, self.proc, self.log_path, self.base = port, proc, log_path, base
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -97,6 +99,17 @@ class LiveServer:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.load(response)
 
+    def run_prompt(self, prompt: dict, timeout_s: float = 600) -> dict:
+        """POST an API-format prompt and wait for its /history entry."""
+        prompt_id = self.post_json("/prompt", {"prompt": prompt})["prompt_id"]
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            history = self.get_json(f"/history/{prompt_id}")
+            if prompt_id in history:  # ComfyUI writes the entry when the prompt has finished or failed
+                return history[prompt_id]
+            time.sleep(0.5)
+        raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout_s:.0f} s")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -105,13 +118,13 @@ class LiveServer:
 def live_server(tmp_path_factory) -> LiveServer:
     comfy_dir = comfyui_path()
     python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 tests/host.py test`")
-    base = host.make_base_directory([FIXTURE_PACK])
+    base = host.make_base_directory(FIXTURE_PACKS)
     port = host.free_port()
     log_path = tmp_path_factory.mktemp("server") / "comfyui.log"
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(host.server_command(comfy_dir, Path(python), base, port), cwd=comfy_dir,
                                 stdout=log_file, stderr=subprocess.STDOUT)
-    server = LiveServer(port, proc, log_path)
+    server = LiveServer(port, proc, log_path, base)
     try:
         host.wait_for_server(port, proc)
     except Exception:
