@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ..samplers.guidance import in_sigma_window, in_step_window, skip_layer_guidance, step_index
 from .model_schedule import SNRToolkitError
+from .slg_fork import ForkState, denoised_from_tokens, fork_patch, why_not_forkable
 
 log = logging.getLogger("snr_toolkit")
 
@@ -96,13 +97,36 @@ def make_gate(settings: SLGSettings, model_sampling):
     return by_step
 
 
-def slg_post_cfg(settings: SLGSettings, gate):
-    """The plain path: one extra cond pass with the layers skipped, on steps inside the window."""
+def slg_post_cfg(settings: SLGSettings, gate, fork: ForkState | None):
+    """SLG as a post-CFG step. With `fork`, the skip branch was run from the cond pass's state at the
+    first skipped block (slg_fork.py); otherwise, or when that was not possible, one plain extra cond
+    pass runs with the layers skipped."""
+    first = settings.layers[0]
+    last_path = [None]
+
+    def report(path: str) -> None:
+        if path != last_path[0]:
+            log.info("Skip Layer Guidance: %s", path)
+            last_path[0] = path
+
     def post_cfg(args):
         sigma = args["sigma"]
         schedule = args["model_options"].get("transformer_options", {}).get("sample_sigmas")
         if not gate(float(sigma.max()), schedule):
             return args["denoised"]
+        if fork is not None:
+            tokens = fork.take(float(sigma.max()), args["input"].shape[0])
+            reason = why_not_forkable(args) or (None if tokens is not None else
+                                                "the cond pass did not run in one piece")
+            if reason is None:
+                cond_skipped = denoised_from_tokens(args["model"], tokens, args["input"], sigma)
+                report(f"fast path, forked at block {first}: the skip branch runs "
+                       f"{len(args['model'].diffusion_model.joint_blocks) - first - len(settings.layers)} blocks")
+                return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
+            fork.disabled = True  # stop forking for the rest of this sampling run
+            report(f"plain path (a full extra cond pass), because {reason}")
+        else:
+            report("plain path (a full extra cond pass), fast path off")
         options = skip_options(args["model_options"].copy(), settings.layers)
         (cond_skipped,) = comfy.samplers.calc_cond_batch(args["model"], [args["cond"]], args["input"], sigma, options)
         return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
@@ -142,12 +166,17 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                                tooltip="step fraction: step i of N is guided when start·N < i < end·N (SAI, "
                                "diffusers). sigma percent: σ between the model's σ at start and end percent "
                                "(ComfyUI). Custom only."),
+                io.Boolean.Input("fast_path", default=True,
+                                 tooltip="Fork the skip branch from the cond pass at the first skipped block "
+                                 "instead of a full extra pass: same result, 14/24 of the extra cost on SD3.5 "
+                                 "Medium. Falls back to the full pass by itself (ControlNet, area/mask prompts, "
+                                 "model wrappers) and says so in the log."),
             ],
             outputs=[io.Model.Output(tooltip="A clone with SLG as a post-CFG step.")],
         )
 
     @classmethod
-    def execute(cls, model, preset, layers, scale, start, end, gating) -> io.NodeOutput:
+    def execute(cls, model, preset, layers, scale, start, end, gating, fast_path=True) -> io.NodeOutput:
         who = "Skip Layer Guidance (SD3.5)"
         depth = joint_block_count(model, who)
         if preset == CUSTOM:
@@ -163,7 +192,16 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
         validate(settings, depth, who)
         patched = model.clone()
         gate = make_gate(settings, model.get_model_object("model_sampling"))
-        patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, gate))
+        key = ("double_block", settings.layers[0])
+        taken = key in model.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+        if taken and fast_path:
+            log.info("%s: block %d already has a replace patch from another node; using the plain path", who, key[1])
+        fork = ForkState() if fast_path and not taken else None
+        if fork is not None:
+            patched.set_model_patch_replace(fork_patch(fork, model.model.diffusion_model, key[1], settings.layers,
+                                                       lambda sigma, options: gate(sigma, options.get("sample_sigmas"))),
+                                            "dit", *key)
+        patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, gate, fork))
         log.info("%s: preset %s, layers %s, scale %g, %s window %g–%g", who, preset, list(settings.layers),
                  settings.scale, settings.gating, settings.start, settings.end)
         return io.NodeOutput(patched)

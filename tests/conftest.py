@@ -68,15 +68,8 @@ class InProcessHost:
 
 @pytest.fixture(scope="session")
 def comfy_host() -> InProcessHost:
-    comfy_dir = comfyui_path()
     base = host.make_base_directory(FIXTURE_PACKS)
-    sys.path.insert(0, str(comfy_dir))
-    import comfy.cli_args
-    comfy.cli_args.args.cpu = True
-    comfy.cli_args.args.base_directory = str(base)
-    import utils.extra_config  # noqa: F401  (as main.py does, before nodes.py puts comfy/ first on sys.path)
-    import nodes
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    nodes = host.start_in_process(comfyui_path(), base)
     instance = InProcessHost(base)
     assert "SNRTScheduler" in nodes.NODE_CLASS_MAPPINGS, "ComfyUI's loader did not register the pack"
     return instance

@@ -3,6 +3,7 @@
 
     python3 tests/host.py test [pytest args]   whole suite (installs what it needs first)
     python3 tests/host.py demo                 the pack's demo on its embedded default
+    python3 tests/host.py bench [--quick]      node cost benchmarks (benchmarks/bench.py)
     python3 tests/host.py serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
     python3 tests/host.py setup                only build the host; prints where it is
 
@@ -139,6 +140,21 @@ def make_base_directory(extra_packs: list[Path] = ()) -> Path:
     return base
 
 
+def start_in_process(comfy: Path, base: Path):
+    """Import the real ComfyUI into this process (CPU unless SNRT_DEVICE=gpu) with `base` as its base
+    directory, and load its nodes and the base's custom_nodes through ComfyUI's own loader.
+    Returns ComfyUI's `nodes` module."""
+    import asyncio
+    sys.path.insert(0, str(comfy))
+    import comfy.cli_args
+    comfy.cli_args.args.cpu = os.environ.get("SNRT_DEVICE", "cpu") != "gpu"
+    comfy.cli_args.args.base_directory = str(base)
+    import utils.extra_config  # noqa: F401  (as main.py does, before nodes.py puts comfy/ first on sys.path)
+    import nodes
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    return nodes
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -175,6 +191,10 @@ def main(argv: list[str]) -> int:
         cmd = [str(python), "-m", "pytest", "-ra", str(PACK_ROOT / "tests"), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
+    if command == "bench":
+        cmd = [str(python), str(PACK_ROOT / "benchmarks" / "bench.py"), *argv[1:]]
+        log("$ " + " ".join(cmd))
+        return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
     if command == "demo":
         demo = PACK_ROOT / "demo" / "run_demo.py"
         if not demo.is_file():
@@ -193,7 +213,7 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             proc.terminate()
             return proc.wait()
-    sys.exit(f"unknown command {command!r}; use test, demo, serve or setup")
+    sys.exit(f"unknown command {command!r}; use test, demo, bench, serve or setup")
 
 
 if __name__ == "__main__":

@@ -74,8 +74,14 @@ def sample_custom(host, model, steps=28, scheduler="simple", sampler="euler", no
     return out, recorder.steps, sigmas
 
 
-def slg(host, model, preset="SAI reference", layers="7, 8, 9", scale=2.5, start=0.01, end=0.20, gating="step fraction"):
-    return host.node("SNRTSkipLayerGuidance").execute(model, preset, layers, scale, start, end, gating)[0]
+def slg(host, model, preset="SAI reference", layers="7, 8, 9", scale=2.5, start=0.01, end=0.20, gating="step fraction",
+        fast_path=True):
+    return host.node("SNRTSkipLayerGuidance").execute(model, preset, layers, scale, start, end, gating, fast_path)[0]
+
+
+def guided(recorded):
+    """Steps on which the last joint block ran a second time (the skip branch)."""
+    return [i for i, step in enumerate(recorded) if len(step["blocks"][23]) >= 2]
 
 
 class Identity(torch.nn.Module):
@@ -100,12 +106,16 @@ def denoise_with_blocks_skipped(model, step, conditioning, skipped=()):
 
 # --- Skip Layer Guidance ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "plain"])
 @pytest.mark.parametrize("preset,scale", [("SAI reference", 2.5), ("diffusers", 2.8)])
-def test_slg_inside_and_outside_the_step_window(host, sd35, preset, scale):
+def test_slg_inside_and_outside_the_step_window(host, sd35, preset, scale, fast_path, caplog):
     steps = 28
-    out, recorded, _ = sample_custom(host, slg(host, sd35, preset), steps=steps)
+    with caplog.at_level("INFO", logger="snr_toolkit"):
+        out, recorded, _ = sample_custom(host, slg(host, sd35, preset, fast_path=fast_path), steps=steps)
     assert bool(torch.isfinite(out).all())
-    guided_steps = [i for i, step in enumerate(recorded) if len(step["blocks"][0]) == 2]
+    assert ("fast path, forked at block 7: the skip branch runs 14 blocks" in caplog.text) == fast_path
+    assert ("plain path" in caplog.text) != fast_path
+    guided_steps = guided(recorded)
     assert guided_steps == [i for i in range(steps) if i > 0.01 * steps and i < 0.20 * steps] == [1, 2, 3, 4, 5]
     for i, step in enumerate(recorded):
         plain_cfg = step["uncond"] + (step["cond"] - step["uncond"]) * CFG
@@ -113,8 +123,11 @@ def test_slg_inside_and_outside_the_step_window(host, sd35, preset, scale):
             assert torch.equal(step["out"], plain_cfg), f"step {i} outside the window must be plain CFG"
             assert step["blocks"][8] == [2], "outside the window: the batched cond/uncond pass only"
             continue
-        # Exactly one extra pass, of the positive prompt alone, with blocks 7, 8, 9 bypassed.
-        assert step["blocks"][0] == [2, 1] and step["blocks"][6] == [2, 1] and step["blocks"][10] == [2, 1]
+        # One extra branch for the positive prompt alone with blocks 7, 8, 9 bypassed: a whole pass on the
+        # plain path; on the fast path only blocks 10–23, forked from the cond pass at block 7.
+        before_fork = [2] if fast_path else [2, 1]
+        assert all(step["blocks"][b] == before_fork for b in range(7)), step["blocks"]
+        assert all(sorted(step["blocks"][b]) == [1, 2] for b in range(10, 24))
         assert step["blocks"][7] == step["blocks"][8] == step["blocks"][9] == [2]
         cond = denoise_with_blocks_skipped(sd35, step, POSITIVE)
         cond_skip = denoise_with_blocks_skipped(sd35, step, POSITIVE, skipped=(7, 8, 9))
@@ -128,9 +141,30 @@ def test_slg_comfyui_preset_gates_by_sigma_percent(host, sd35):
     model_sampling = sd35.get_model_object("model_sampling")
     sigma_start, sigma_end = model_sampling.percent_to_sigma(0.01), model_sampling.percent_to_sigma(0.15)
     _, recorded, _ = sample_custom(host, slg(host, sd35, "ComfyUI"), steps=20)
-    guided = [i for i, step in enumerate(recorded) if len(step["blocks"][0]) == 2]
     expected = [i for i, step in enumerate(recorded) if sigma_end <= float(step["sigma"]) <= sigma_start]
-    assert guided == expected and guided, (guided, expected)
+    assert guided(recorded) == expected and expected, (guided(recorded), expected)
+
+
+def test_fast_path_gives_the_plain_paths_result(host, sd35):
+    fast, fast_steps, _ = sample_custom(host, slg(host, sd35, fast_path=True), steps=12, sampler="dpmpp_2m")
+    plain, plain_steps, _ = sample_custom(host, slg(host, sd35, fast_path=False), steps=12, sampler="dpmpp_2m")
+    for a, b in zip(fast_steps, plain_steps):
+        assert torch.allclose(a["out"], b["out"], rtol=1e-4, atol=1e-5)
+    assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_path_falls_back_to_the_plain_pass_for_masked_prompts(host, sd35, caplog):
+    mask = torch.zeros(1, 16, 16)
+    mask[:, :, :8] = 1.0
+    masked = [[POSITIVE[0][0], dict(POSITIVE[0][1], mask=mask, mask_strength=1.0, set_area_to_bounds=False)]]
+    with caplog.at_level("INFO", logger="snr_toolkit"):
+        fast, fast_steps, _ = sample_custom(host, slg(host, sd35), steps=12, positive=masked)
+    assert "plain path (a full extra cond pass), because the positive conditioning has an area, mask" in caplog.text
+    plain, _, _ = sample_custom(host, slg(host, sd35, fast_path=False), steps=12, positive=masked)
+    assert torch.equal(fast, plain)
+    assert guided(fast_steps) == [1, 2]
+    # Only the first guided step forked (then found it unusable); the next runs the plain pass alone.
+    assert fast_steps[1]["blocks"][23] == [1, 2, 1] and fast_steps[2]["blocks"][23] == [2, 1]
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -1,0 +1,217 @@
+"""What each node costs, measured through ComfyUI's real sampler. Run: python3 tests/host.py bench [--quick]
+
+1. Skip Layer Guidance on a 24-block MMDiT with SD 3.5 Medium's topology (narrowed to run on a CPU):
+   per-step time and peak tensor memory of plain CFG, ComfyUI's SkipLayerGuidanceSD3 (same layers and
+   scale), and ours inside and outside the window, as medians of interleaved repeats, as ratios to
+   plain CFG.
+2. Per-sample cost of SNRTScheduler, SNRTVPrediction, SNRTSigmaMaxScale and SNRTPyramidNoise against
+   the ComfyUI node that does the same job, on a tiny SDXL.
+
+Prints the machine, the date and a table; writes the same as JSON to benchmarks/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+import weakref
+from pathlib import Path
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import host  # noqa: E402
+
+SLG_LAYERS, SLG_SCALE, CFG = "7, 8, 9", 2.5, 4.0
+
+
+class PeakTensorMemory(TorchDispatchMode):
+    """Peak bytes of live tensor storage created inside the block (CPU has no allocator statistics)."""
+
+    def __enter__(self):
+        self.live = self.peak = 0
+        self.storages = {}
+        return super().__enter__()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_leaves(out):
+            if isinstance(tensor, torch.Tensor):
+                storage = tensor.untyped_storage()
+                key, size = storage.data_ptr(), storage.nbytes()
+                if not size:
+                    continue
+                entry = self.storages.setdefault(key, [0, size])
+                if entry[0] == 0:
+                    self.live += size
+                    self.peak = max(self.peak, self.live)
+                entry[0] += 1
+                weakref.finalize(tensor, self._release, key)
+        return out
+
+    def _release(self, key):
+        entry = self.storages.get(key)
+        if entry:
+            entry[0] -= 1
+            if entry[0] == 0:
+                self.live -= entry[1]
+                del self.storages[key]
+
+
+def median_times(runs: dict, repeats: int) -> dict:
+    """Median seconds of each run, the runs interleaved so drift hits all alike (one warm-up each)."""
+    for run in runs.values():
+        run()
+    samples = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def peak_memory(run) -> int:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        run()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    with PeakTensorMemory() as tracker:
+        run()
+    return tracker.peak
+
+
+def sampler(nodes, model, positive, negative, sigmas, latent, noise=None, sampler_name="euler"):
+    mapping = nodes.NODE_CLASS_MAPPINGS
+    noise = noise or mapping["RandomNoise"].execute(1)[0]
+    guider = mapping["CFGGuider"].execute(model, positive, negative, CFG)[0]
+    sampler_object = mapping["KSamplerSelect"].execute(sampler_name)[0]
+
+    def run():
+        with torch.no_grad():
+            return mapping["SamplerCustomAdvanced"].execute(noise, guider, sampler_object, sigmas, latent)[0]
+    return run
+
+
+def bench_slg(nodes, tiny_models, args) -> list[dict]:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    mapping = nodes.NODE_CLASS_MAPPINGS
+    model = tiny_models.tiny_sd3_medium(num_blocks=24, depth=args.depth)
+    if device == "cuda":
+        model.load_device = torch.device("cuda")
+    generator = torch.Generator().manual_seed(0)
+    cond = lambda: [[torch.randn(1, 77, 4096, generator=generator) * 0.1,  # noqa: E731
+                     {"pooled_output": torch.randn(1, 2048, generator=generator) * 0.1}]]
+    positive, negative = cond(), cond()
+    latent = {"samples": torch.zeros(1, 16, args.latent, args.latent)}
+    sigmas = mapping["BasicScheduler"].execute(model, "simple", args.steps, 1.0)[0]
+    ours = mapping["SNRTSkipLayerGuidance"].execute
+    # Windows that hold every step (sigma percent 0…1) or none (a step window past the last step).
+    configs = {
+        "plain CFG": model,
+        "ComfyUI SkipLayerGuidanceSD3": mapping["SkipLayerGuidanceSD3"].execute(model, SLG_LAYERS, SLG_SCALE, 0.0,
+                                                                               1.0)[0],
+        "ours, inside the window": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.0, 1.0, "sigma percent", True)[0],
+        "ours, inside, plain path": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.0, 1.0, "sigma percent", False)[0],
+        "ours, outside the window": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.98, 0.99, "step fraction", True)[0],
+    }
+    runs = {name: sampler(nodes, m, positive, negative, sigmas, latent) for name, m in configs.items()}
+    times = median_times(runs, args.repeats)
+    memory = {name: peak_memory(run) for name, run in runs.items()}
+    base_t, base_m = times["plain CFG"], memory["plain CFG"]
+    return [dict(group="SLG per step", name=name, seconds_per_step=times[name] / args.steps,
+                 time_ratio=times[name] / base_t, peak_bytes=memory[name], memory_ratio=memory[name] / base_m)
+            for name in configs]
+
+
+def bench_nodes(nodes, tiny_models, args) -> list[dict]:
+    mapping = nodes.NODE_CLASS_MAPPINGS
+    steps, size = args.node_steps, args.latent
+    noob = tiny_models.tiny_sdxl(v_pred=True, ztsnr=True)
+    plain = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
+    positive, negative = tiny_models.sdxl_conditioning(seed=1), tiny_models.sdxl_conditioning(seed=2)
+    latent = {"samples": torch.zeros(1, 4, size, size)}
+
+    def sample_with(model, sigmas_fn, noise=None):
+        def run():
+            sampler(nodes, model, positive, negative, sigmas_fn(), latent, noise)()
+        return run
+    basic = lambda model, name: lambda: mapping["BasicScheduler"].execute(model, name, steps, 1.0)[0]  # noqa: E731
+    pairs = {
+        "SNRTScheduler vs BasicScheduler": (
+            sample_with(noob, lambda: mapping["SNRTScheduler"].execute(noob, steps, "karras", "infinite (20000)",
+                                                                       14.614642, 1.0, None)[0]),
+            sample_with(noob, basic(noob, "karras"))),
+        "SNRTVPrediction vs ModelSamplingDiscrete": (
+            lambda: sample_with(mapping["SNRTVPrediction"].execute(plain, "v_prediction", "on", "ComfyUI (4518.76)",
+                                                                   False)[0], basic(noob, "karras"))(),
+            lambda: sample_with(mapping["ModelSamplingDiscrete"]().patch(plain, "v_prediction", True)[0],
+                                basic(noob, "karras"))()),
+        "SNRTSigmaMaxScale vs KarrasScheduler(σ_max)": (
+            lambda: sample_with(mapping["SNRTSigmaMaxScale"].execute(plain, 2048, 2048, 0, None)[0],
+                                basic(plain, "karras"))(),
+            sample_with(plain, lambda: mapping["KarrasScheduler"].execute(steps, 2 * 14.614642, 0.0291675, 7.0)[0])),
+        "SNRTPyramidNoise vs RandomNoise": (
+            sample_with(plain, basic(plain, "karras"), mapping["SNRTPyramidNoise"].execute(1, 6, 0.3, 0.1)[0]),
+            sample_with(plain, basic(plain, "karras"), mapping["RandomNoise"].execute(1)[0])),
+    }
+    rows = []
+    for name, (ours, theirs) in pairs.items():
+        times = median_times({"ours": ours, "theirs": theirs}, args.repeats)
+        rows.append(dict(group="per sample", name=name, seconds_ours=times["ours"], seconds_theirs=times["theirs"],
+                         time_ratio=times["ours"] / times["theirs"]))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps (a smoke run)")
+    parser.add_argument("--depth", type=int, default=4, help="MMDiT width as 64·depth (SD3.5 Medium: 24)")
+    parser.add_argument("--latent", type=int, default=32, help="latent side (32 → 256×256 pixels)")
+    parser.add_argument("--steps", type=int, default=6, help="sampler steps per SLG run")
+    parser.add_argument("--node-steps", type=int, default=20, help="sampler steps per sample in part 2")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per configuration")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.steps, args.node_steps, args.depth = 2, 3, 6, 2
+    import os
+    comfy = Path(os.environ["SNRT_COMFYUI"])
+    nodes = host.start_in_process(comfy, host.make_base_directory())
+    import tiny_models
+    torch.set_grad_enabled(False)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    header = dict(date=datetime.date.today().isoformat(), device=device, torch=torch.__version__,
+                  comfyui="0.3.75" if "0.3.75" in str(comfy) else str(comfy), args=vars(args))
+    rows = bench_slg(nodes, tiny_models, args) + bench_nodes(nodes, tiny_models, args)
+    print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']}")
+    print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
+          f"{args.steps} euler steps, medians of {args.repeats} interleaved repeats\n")
+    print(f"{'configuration':44} {'s/step':>9} {'time ×':>8} {'peak MiB':>9} {'mem ×':>7}")
+    for row in rows:
+        if row["group"] == "SLG per step":
+            print(f"{row['name']:44} {row['seconds_per_step']:9.4f} {row['time_ratio']:8.3f} "
+                  f"{row['peak_bytes'] / 2**20:9.1f} {row['memory_ratio']:7.3f}")
+    print(f"\nper sample ({args.node_steps} steps, tiny SDXL, latent {args.latent}²): ours / ComfyUI's equivalent")
+    for row in rows:
+        if row["group"] == "per sample":
+            print(f"{row['name']:44} {row['seconds_ours']:9.4f} {row['seconds_theirs']:9.4f} {row['time_ratio']:8.3f}")
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(exist_ok=True)
+    out = out_dir / f"bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
+    out.write_text(json.dumps(dict(header, rows=rows), indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Fast Skip Layer Guidance: fork the skip branch off the cond pass instead of a full extra pass.
+
+Blocks before the first skipped one see exactly the same input in the cond pass and in the
+skip pass, so their output is shared: a replace patch on the first skipped block takes the cond
+rows' hidden state there and runs only the blocks after it (not the skipped ones) plus the final
+layer; the post-CFG step turns those tokens into the skip branch's prediction. For SD3.5 Medium (24 blocks, skip 7–9) that is 14 of 24
+blocks for one row, 14/48 of a CFG step, instead of a whole extra pass.
+"""
+from __future__ import annotations
+
+import torch
+
+import comfy.patcher_extension
+
+
+class ForkState:
+    """The skip branch's final-layer tokens from the current step's cond pass (one sampling at a time)."""
+
+    def __init__(self):
+        self.reset()
+        self.schedule = None
+        self.disabled = False
+
+    def allowed(self, schedule) -> bool:
+        """False once the post-CFG step found this sampling run unforkable (a new run starts afresh)."""
+        if schedule is not self.schedule:
+            self.schedule, self.disabled = schedule, False
+        return not self.disabled
+
+    def reset(self):
+        self.tokens = None
+        self.sigma = None
+        self.forks = 0
+
+    def take(self, sigma: float, batch: int):
+        """The tokens if exactly one cond pass of this σ and batch size forked, else None."""
+        tokens, forked_sigma, forks = self.tokens, self.sigma, self.forks
+        self.reset()
+        if forks != 1 or tokens is None or abs(forked_sigma - sigma) > 1e-6 * max(sigma, 1.0):
+            return None
+        return tokens if tokens.shape[0] == batch else None
+
+
+def cond_rows(cond_or_uncond: list[int], rows: int) -> torch.Tensor:
+    """Row indices of the positive prompt in a batched forward (chunks in cond_or_uncond order)."""
+    per_chunk = rows // len(cond_or_uncond)
+    return torch.cat([torch.arange(k * per_chunk, (k + 1) * per_chunk)
+                      for k, which in enumerate(cond_or_uncond) if which == 0])
+
+
+def run_blocks(diffusion_model, txt, img, vec, options: dict, first: int, skipped) -> torch.Tensor:
+    """Blocks from `first` on that are not skipped (honouring other packs' replace patches), then the
+    final layer: the skip branch's output tokens."""
+    replace = options.get("patches_replace", {}).get("dit", {})
+    for i in range(first, len(diffusion_model.joint_blocks)):
+        if i in skipped:
+            continue
+        block = diffusion_model.joint_blocks[i]
+        patch = replace.get(("double_block", i))
+        if patch is not None and not getattr(patch, "snrt_fork", False):
+            def original(block_args, block=block):
+                out_txt, out_img = block(block_args["txt"], block_args["img"], c=block_args["vec"],
+                                         transformer_options=block_args["transformer_options"])
+                return {"txt": out_txt, "img": out_img}
+            out = patch({"img": img, "txt": txt, "vec": vec, "transformer_options": options},
+                        {"original_block": original})
+            txt, img = out["txt"], out["img"]
+        else:
+            txt, img = block(txt, img, c=vec, use_checkpoint=diffusion_model.use_checkpoint,
+                             transformer_options=options)
+    return diffusion_model.final_layer(img, vec)
+
+
+def fork_patch(state: ForkState, diffusion_model, first: int, skipped, should_fork):
+    """A "dit" double_block replace patch for the first skipped block. On guided steps it runs the skip
+    branch for the cond rows right away, from their state at this block's input (while the 2-row main
+    pass waits, so the peak stays the main pass's), keeps only the output tokens, then runs the block."""
+    def patch(args, extra):
+        options = args["transformer_options"]
+        cond_or_uncond = options.get("cond_or_uncond", [])
+        sigmas = options.get("sigmas")
+        if (0 in cond_or_uncond and sigmas is not None and state.allowed(options.get("sample_sigmas"))
+                and should_fork(float(sigmas.max()), options)):
+            rows = cond_rows(cond_or_uncond, args["img"].shape[0]).to(args["img"].device)
+            branch_options = dict(options, cond_or_uncond=[c for c in cond_or_uncond if c == 0])
+            state.tokens = run_blocks(diffusion_model, args["txt"][rows], args["img"][rows], args["vec"][rows],
+                                      branch_options, first, skipped)
+            state.sigma = float(sigmas.max())
+            state.forks += 1
+        return extra["original_block"](args)
+    patch.snrt_fork = True
+    return patch
+
+
+def why_not_forkable(args) -> str | None:
+    """None when the forked cond pass is the whole cond prediction, else the reason it is not."""
+    conds = args["cond"] or []
+    if len(conds) != 1:
+        return f"{len(conds)} positive conditionings (areas / masks / concat) are combined"
+    cond = conds[0]
+    if cond.get("control") is not None:
+        return "a ControlNet adds to the blocks"
+    if cond.get("area") is not None or cond.get("mask") is not None or cond.get("hooks"):
+        return "the positive conditioning has an area, mask or hooks"
+    options = args["model_options"]
+    if "model_function_wrapper" in options:
+        return "a model function wrapper is installed"
+    wrappers = options.get("transformer_options", {}).get("wrappers", {})
+    if any(wrappers.get(kind) for kind in (comfy.patcher_extension.WrappersMP.APPLY_MODEL,
+                                           comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL)):
+        return "an apply-model / diffusion-model wrapper is installed"
+    return None
+
+
+def denoised_from_tokens(model, tokens: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """What BaseModel.apply_model returns for these final-layer tokens: unpatchify, crop, calculate_denoised."""
+    hw = x.shape[-2:]
+    out = model.diffusion_model.unpatchify(tokens, hw=hw)[:, :, :hw[-2], :hw[-1]]
+    return model.model_sampling.calculate_denoised(sigma, out.float(), x)
