@@ -71,6 +71,14 @@ def run_blocks(diffusion_model, txt, img, vec, options: dict, first: int, skippe
     return diffusion_model.final_layer(img, vec)
 
 
+class _HandOver(dict):
+    """A block result that gives each tensor up when read. MMDiT's loop keeps the last replace patch's
+    result in a local for all later blocks; a plain dict would pin one extra hidden state there."""
+
+    def __getitem__(self, key):
+        return self.pop(key)
+
+
 def fork_patch(state: ForkState, diffusion_model, first: int, skipped, should_fork):
     """A "dit" double_block replace patch for the first skipped block. On guided steps it runs the skip
     branch for the cond rows right away, from their state at this block's input (while the 2-row main
@@ -87,7 +95,7 @@ def fork_patch(state: ForkState, diffusion_model, first: int, skipped, should_fo
                                       branch_options, first, skipped)
             state.sigma = float(sigmas.max())
             state.forks += 1
-        return extra["original_block"](args)
+        return _HandOver(extra["original_block"](args))
     patch.snrt_fork = True
     return patch
 
