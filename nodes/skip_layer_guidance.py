@@ -166,7 +166,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                                tooltip="step fraction: step i of N is guided when start·N < i < end·N (SAI, "
                                "diffusers). sigma percent: σ between the model's σ at start and end percent "
                                "(ComfyUI). Custom only."),
-                io.Boolean.Input("fast_path", default=True,
+                io.Boolean.Input("fast_path", default=True, optional=True,
                                  tooltip="Fork the skip branch from the cond pass at the first skipped block "
                                  "instead of a full extra pass: same result, 14/24 of the extra cost on SD3.5 "
                                  "Medium. Falls back to the full pass by itself (ControlNet, area/mask prompts, "
