@@ -66,12 +66,16 @@ class PeakTensorMemory(TorchDispatchMode):
 
 
 def median_times(runs: dict, repeats: int) -> dict:
-    """Median seconds of each run, the runs interleaved so drift hits all alike (one warm-up each)."""
+    """Median seconds of each run. Runs are interleaved and their order rotates every round, so drift
+    and position in the round hit all alike (one warm-up each)."""
     for run in runs.values():
         run()
     samples = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
+    names = list(runs)
+    for round_index in range(repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            run = runs[name]
             start = time.perf_counter()
             run()
             samples[name].append(time.perf_counter() - start)
