@@ -56,12 +56,14 @@ class Runner:
     def sample(self, model, sigmas, batch: int, pixels: int, seed: int = 0, sampler: str = "dpmpp_2m"):
         import tiny_models
         side = pixels // PIXELS_PER_CELL
-        conditioning = tiny_models.sdxl_conditioning(batch)
+        conditioning = tiny_models.sdxl_conditioning(1)
         guider = self.node["CFGGuider"].execute(model, conditioning, conditioning, 1.0)[0]
         noise = self.node["RandomNoise"].execute(seed)[0]
         sampler_object = self.node["KSamplerSelect"].execute(sampler)[0]
         latent = {"samples": torch.zeros(batch, LATENT_CHANNELS, side, side)}
-        return self.node["SamplerCustomAdvanced"].execute(noise, guider, sampler_object, sigmas, latent)[0]["samples"]
+        out = self.node["SamplerCustomAdvanced"].execute(noise, guider, sampler_object, sigmas, latent)[0]["samples"]
+        # The sampler hands back process_latent_out(x) (÷ 0.13025 on SDXL); the mixture lives in model space.
+        return model.model.process_latent_in(out)
 
     def configurations(self, mixture: GaussianMixture, pixels: int, steps: int) -> dict:
         """name → (model, sigmas) for the schedules the demo compares."""

@@ -24,11 +24,15 @@ TERMINAL_NONE = "none"
 TERMINAL_CHOICES = [TERMINAL_INFINITE, TERMINAL_MODEL, TERMINAL_NONE]
 
 #: Shapes offered in the KSampler dropdown (SNRTScheduler offers every shape).
-KSAMPLER_SHAPES = ["karras", "exponential", "beta", "kl_optimal", "normal", "simple"]
+KSAMPLER_SHAPES = ["exponential", "karras", "beta", "kl_optimal", "normal", "simple"]
 KSAMPLER_SCHEDULER_NAMES = [f"ztsnr_{shape}" for shape in KSAMPLER_SHAPES]
 
-#: σ_hi base default: SD/SDXL's plain σ_max (scaled-linear betas, 1000 steps).
-DEFAULT_SIGMA_HI_BASE = 14.614642
+#: Defaults settled by benchmarks/schedule_quality.py (README: "Choosing the defaults"). Starting the
+#: shape at the plain σ_max (14.6146) jumps from the terminal σ straight past the noise levels where
+#: composition and mean colour are decided (σ ≈ 50–300 at 1024², growing with the side); σ_hi 400 at
+#: the training resolution covers them, and exponential spacing keeps the most steps for detail.
+DEFAULT_SHAPE = "exponential"
+DEFAULT_SIGMA_HI_BASE = 400.0
 
 
 def _require_zsnr(schedule, who: str) -> None:
@@ -78,17 +82,18 @@ class SNRTScheduler(io.ComfyNode):
                                "'infinite' and 'model' need a ZTSNR model (loader-detected or V-Prediction / ZTSNR)."),
                 io.Int.Input("steps", default=28, min=1, max=10000,
                              tooltip="Model calls. The terminal step counts as one; the shape gets the rest."),
-                io.Combo.Input("shape", options=list(SHAPES), default="karras",
+                io.Combo.Input("shape", options=list(SHAPES), default=DEFAULT_SHAPE,
                                tooltip="How the sigmas below σ_hi are spaced. beta/simple/normal/sgm_uniform follow "
                                "the model's own timestep table stretched to σ_hi; the others are formulas in σ."),
                 io.Combo.Input("terminal", options=TERMINAL_CHOICES, default=TERMINAL_INFINITE,
                                tooltip="First sigma. 'infinite (20000)': NovelAI's practical ∞. 'model': the "
                                "model's own terminal σ (4518.76 for ComfyUI's ZTSNR pin). 'none': no terminal "
                                "step, start at σ_hi (any discrete model)."),
-                io.Float.Input("sigma_hi_base", default=DEFAULT_SIGMA_HI_BASE, min=0.01, max=1000.0, step=0.01,
-                               round=False, tooltip="σ_hi at the model's training resolution. The default is "
-                               "SD/SDXL's plain σ_max (14.6146); higher spends more of the schedule on "
-                               "composition, lower on detail."),
+                io.Float.Input("sigma_hi_base", default=DEFAULT_SIGMA_HI_BASE, min=0.01, max=10000.0, step=0.1,
+                               round=False, tooltip="σ_hi at the model's training resolution, where the shape "
+                               "starts after the terminal step. Higher spends more steps on composition and mean "
+                               "colour, lower on detail; 14.6146 is SD/SDXL's plain σ_max. The default 400 was "
+                               "chosen by the schedule-quality benchmark."),
                 io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Below 1 keeps only the last part of a longer schedule, as ComfyUI's "
                                "BasicScheduler does (img2img, hires second pass)."),

@@ -4,6 +4,7 @@
     python3 tests/host.py test [pytest args]   whole suite (installs what it needs first)
     python3 tests/host.py demo                 the pack's demo on its embedded default
     python3 tests/host.py bench [--quick]      node cost benchmarks (benchmarks/bench.py)
+    python3 tests/host.py quality [--quick]    schedule quality on the ideal model
     python3 tests/host.py serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
     python3 tests/host.py setup                only build the host; prints where it is
 
@@ -191,8 +192,9 @@ def main(argv: list[str]) -> int:
         cmd = [str(python), "-m", "pytest", "-ra", str(PACK_ROOT / "tests"), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
-    if command == "bench":
-        cmd = [str(python), str(PACK_ROOT / "benchmarks" / "bench.py"), *argv[1:]]
+    if command in ("bench", "quality"):
+        script = {"bench": "bench.py", "quality": "schedule_quality.py"}[command]
+        cmd = [str(python), str(PACK_ROOT / "benchmarks" / script), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
     if command == "demo":
@@ -213,7 +215,7 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             proc.terminate()
             return proc.wait()
-    sys.exit(f"unknown command {command!r}; use test, demo, bench, serve or setup")
+    sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, serve or setup")
 
 
 if __name__ == "__main__":

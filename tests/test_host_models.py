@@ -9,6 +9,7 @@ import torch
 from snr_toolkit.schedules import ztsnr
 
 PLAIN_SIGMA_MAX = 14.614642
+DEFAULT_BASE = 400.0  # the ztsnr_* σ_hi at the training resolution (nodes/scheduler.py)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_on_a_ztsnr_model_only_the_ztsnr_sigma_hi_scales(host, noob):
     assert float(model_sampling.sigma_max) == pytest.approx(4518.76, abs=0.01)
     sigmas = comfy.samplers.calculate_sigmas(model_sampling, "ztsnr_karras", 28)
     assert float(sigmas[0]) == 20000.0
-    assert float(sigmas[1]) == pytest.approx(2 * PLAIN_SIGMA_MAX, rel=1e-5)
+    assert float(sigmas[1]) == pytest.approx(2 * DEFAULT_BASE, rel=1e-5)
 
 
 def test_scale_refuses_flow_models_and_non_positive_sizes(host, plain_sdxl):
@@ -205,7 +206,7 @@ def test_v_prediction_keeps_a_resolution_factor_set_before_it(host, noob):
     patched = v_prediction(host, scale(host, noob, 2048, 2048), terminal="ComfyUI (4518.76)")
     sigmas = comfy.samplers.calculate_sigmas(patched.get_model_object("model_sampling"), "ztsnr_karras", 10)
     assert float(sigmas[0]) == pytest.approx(4518.76, abs=0.01)  # the terminal chosen in the node
-    assert float(sigmas[1]) == pytest.approx(2 * PLAIN_SIGMA_MAX, rel=1e-5)
+    assert float(sigmas[1]) == pytest.approx(2 * DEFAULT_BASE, rel=1e-5)
 
 
 def test_skip_cfg_on_terminal_step_runs_the_cond_pass_alone_there(host, noob):

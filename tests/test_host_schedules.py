@@ -5,6 +5,7 @@ import torch
 from snr_toolkit.schedules import shapes, ztsnr
 
 PLAIN_SIGMA_MAX = 14.614642
+DEFAULT_BASE = 400.0  # nodes/scheduler.py DEFAULT_SIGMA_HI_BASE, chosen by benchmarks/schedule_quality.py
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def plain_sdxl(host):
     return tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
 
 
-def scheduler_node(host, model, steps=28, shape="karras", terminal="infinite (20000)", base=PLAIN_SIGMA_MAX,
+def scheduler_node(host, model, steps=28, shape="exponential", terminal="infinite (20000)", base=DEFAULT_BASE,
                    denoise=1.0, latent=None):
     return host.node("SNRTScheduler").execute(model, steps, shape, terminal, base, denoise, latent)[0]
 
@@ -89,15 +90,21 @@ def test_comfyui_karras_and_simple_on_a_ztsnr_model_match_the_reference_numbers(
     assert simple[:4].tolist() == pytest.approx([4518.76, 59.65, 27.17, 16.70], abs=0.01)
 
 
-def test_ours_spends_one_step_above_the_plain_sigma_max_where_core_karras_spends_19(host, noob):
+def test_steps_above_the_plain_sigma_max_ours_versus_core_karras(host, noob):
+    import math
+
     import comfy.samplers
     model_sampling = noob.get_model_object("model_sampling")
     core = comfy.samplers.calculate_sigmas(model_sampling, "karras", 28)
-    ours = comfy.samplers.calculate_sigmas(model_sampling, "ztsnr_karras", 28)
+    ours = comfy.samplers.calculate_sigmas(model_sampling, "ztsnr_exponential", 28)
     above = lambda sigmas: int((sigmas[:-1] > PLAIN_SIGMA_MAX * (1 + 1e-5)).sum())  # noqa: E731
-    print(f"steps above σ 14.6146 of 28: core karras {above(core)}, ztsnr_karras {above(ours)}")
+    print(f"steps above σ 14.6146 of 28: core karras {above(core)}, ztsnr_exponential {above(ours)}")
     assert above(core) == 19
-    assert above(ours) == 1
+    # Ours: the terminal step, then 27 log-uniform sigmas from 400 to σ_min; sigma i of them is above
+    # 14.6146 while i/26 < ln(400/14.6146)/ln(400/σ_min).
+    sigma_min = float(model_sampling.sigmas[0])
+    fraction = math.log(DEFAULT_BASE / PLAIN_SIGMA_MAX) / math.log(DEFAULT_BASE / sigma_min)
+    assert above(ours) == 1 + sum(1 for i in range(27) if i / 26 < fraction) == 11
 
 
 @pytest.mark.parametrize("shape,core", [("karras", "karras"), ("exponential", "exponential"),
@@ -107,7 +114,7 @@ def test_shapes_without_terminal_equal_comfyui_on_a_plain_model(host, plain_sdxl
     import comfy.samplers
     steps = 20
     theirs = comfy.samplers.calculate_sigmas(plain_sdxl.get_model_object("model_sampling"), core, steps)
-    ours = scheduler_node(host, plain_sdxl, steps=steps, shape=shape, terminal="none")
+    ours = scheduler_node(host, plain_sdxl, steps=steps, shape=shape, terminal="none", base=PLAIN_SIGMA_MAX)
     assert torch.allclose(ours, theirs.float(), rtol=1e-4, atol=1e-6), (ours[:4], theirs[:4])
 
 
@@ -121,7 +128,7 @@ def test_beta_quantile_matches_scipy():
 # --- SNRTScheduler and ztsnr_* on a ZTSNR model ------------------------------------------------------
 
 @pytest.mark.parametrize("shape", list(shapes.SHAPES))
-@pytest.mark.parametrize("base", [PLAIN_SIGMA_MAX, 7.0, 40.0])
+@pytest.mark.parametrize("base", [PLAIN_SIGMA_MAX, 7.0, 40.0, DEFAULT_BASE])
 @pytest.mark.parametrize("terminal,first", [("infinite (20000)", 20000.0), ("model", 4518.76)])
 def test_scheduler_node_contract_on_a_ztsnr_model(host, noob, shape, base, terminal, first):
     sigmas = scheduler_node(host, noob, steps=28, shape=shape, terminal=terminal, base=base)
@@ -151,7 +158,7 @@ def test_denoise_keeps_the_tail_like_basic_scheduler(host, noob):
 def test_latent_scales_sigma_hi_by_canvas_side(host, noob):
     latent = {"samples": torch.zeros(1, 4, 256, 256)}  # 2048×2048 pixels on SDXL
     sigmas = scheduler_node(host, noob, latent=latent)
-    assert float(sigmas[1]) == pytest.approx(2 * PLAIN_SIGMA_MAX, rel=1e-5)
+    assert float(sigmas[1]) == pytest.approx(2 * DEFAULT_BASE, rel=1e-5)
 
 
 def test_terminal_modes_refuse_a_model_not_trained_for_ztsnr(host, plain_sdxl):
