@@ -70,10 +70,10 @@ class Runner:
         plain, ztsnr = ideal_sdxl(mixture, ztsnr=False), ideal_sdxl(mixture, ztsnr=True)
         scaled = self.scale(ztsnr, pixels)
         return {
-            "truncated: plain model, karras from σ_max 14.6": (plain, self.sigmas(plain, "karras", steps)),
+            "truncated: plain model, karras from sigma_max 14.6": (plain, self.sigmas(plain, "karras", steps)),
             "ZTSNR model, ComfyUI karras": (ztsnr, self.sigmas(ztsnr, "karras", steps)),
             "ZTSNR model, ComfyUI normal": (ztsnr, self.sigmas(ztsnr, "normal", steps)),
             "ZTSNR model, ComfyUI simple": (ztsnr, self.sigmas(ztsnr, "simple", steps)),
-            "ZTSNR model, ours: ztsnr_karras": (ztsnr, self.sigmas(ztsnr, "ztsnr_karras", steps)),
-            "ZTSNR model, ours + Scale σ_max by Resolution": (scaled, self.sigmas(scaled, "ztsnr_karras", steps)),
+            "ZTSNR model, ours: ztsnr_exponential": (ztsnr, self.sigmas(ztsnr, "ztsnr_exponential", steps)),
+            "ZTSNR model, ours + Scale sigma_max by Resolution": (scaled, self.sigmas(scaled, "ztsnr_exponential", steps)),
         }

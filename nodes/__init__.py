@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .aspect_bucket import SNRTAspectBucket
+from .preview import SNRTPreviewNoise, SNRTPreviewSigmas
 from .pyramid_noise import SNRTPyramidLatent, SNRTPyramidNoise, SNRTPyramidNoiseSampler
 from .rescale_cfg import SNRTRescaleCFG
 from .scheduler import SNRTScheduler, register_ksampler_schedulers
@@ -13,7 +14,8 @@ from .v_prediction import SNRTVPrediction
 
 NODES: list[type[io.ComfyNode]] = [
     SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction, SNRTSkipLayerGuidance, SNRTRescaleCFG,
-    SNRTPyramidNoise, SNRTPyramidNoiseSampler, SNRTPyramidLatent, SNRTAspectBucket,
+    SNRTPyramidNoise, SNRTPyramidNoiseSampler, SNRTPyramidLatent, SNRTAspectBucket, SNRTPreviewSigmas,
+    SNRTPreviewNoise,
 ]
 
 

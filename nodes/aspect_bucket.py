@@ -34,8 +34,9 @@ class SNRTAspectBucket(io.ComfyNode):
                 io.Int.Input("batch_size", default=1, min=1, max=4096, tooltip="Images per batch."),
             ],
             outputs=[io.Latent.Output(tooltip="Zeros of (batch, channels, height/8, width/8)."),
-                     io.Int.Output("width", tooltip="Bucket width in pixels (multiple of 64)."),
-                     io.Int.Output("height", tooltip="Bucket height in pixels (multiple of 64).")],
+                     io.Int.Output("width", display_name="width", tooltip="Bucket width in pixels (multiple of 64)."),
+                     io.Int.Output("height", display_name="height",
+                                   tooltip="Bucket height in pixels (multiple of 64).")],
         )
 
     @classmethod

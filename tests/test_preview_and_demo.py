@@ -1,0 +1,127 @@
+"""Preview plots (their content, not just their existence), served locales, and the demo."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from snr_toolkit.samplers import pyramid_noise
+from snr_toolkit.schedules import plot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_sigma_plot_puts_every_point_where_the_log_axis_says():
+    sigmas = torch.tensor([20000.0, 400.0, 120.0, 30.0, 8.0, 2.0, 0.5, 0.1, 0.03, 0.0])
+    image, (points,) = plot.plot_sigmas([sigmas], ["A"], width=960, height=400)
+    # The σ panel, computed independently: 60 px from the left, 34 from the top, 400×316.
+    low, high = math.log(0.03), math.log(20000.0)
+    expected = [(60 + 400 * i / 9, 34 + 316 * (high - math.log(float(s))) / (high - low))
+                for i, s in enumerate(sigmas[:-1])]
+    assert [c for p in points for c in p] == pytest.approx([c for p in expected for c in p])
+    pixels = image.load()
+    for x, y in points[1:]:
+        assert pixels[round(x), round(y)] == plot.COLOURS[0], (x, y)
+    x0, y0 = points[0]
+    border = [pixels[round(x0) + dx, round(y0) - 5] for dx in range(-5, 6)]
+    assert (200, 0, 0) in border, "the terminal step is boxed in red"
+    ys = [y for _, y in points]
+    assert ys == sorted(ys), "decreasing sigmas go down the image"
+
+
+def test_second_schedule_is_drawn_in_its_own_colour_and_no_terminal_box_without_a_jump():
+    a = torch.tensor([14.6, 7.0, 3.0, 1.0, 0.3, 0.0])
+    b = torch.tensor([10.0, 2.0, 0.5, 0.1, 0.0])
+    image, (pa, pb) = plot.plot_sigmas([a, b], ["A", "B"])
+    pixels = image.load()
+    assert pixels[round(pb[2][0]), round(pb[2][1])] == plot.COLOURS[1]
+    assert not plot.is_terminal_step(a) and plot.is_terminal_step(torch.tensor([20000.0, 14.6, 0.0]))
+    assert all((200, 0, 0) != pixels[x, y] for x in range(image.width) for y in range(0, image.height, 7))
+
+
+def test_radial_spectrum_of_white_noise_is_flat_and_pyramid_noise_lifts_low_frequencies():
+    white = torch.randn(4, 64, 64, generator=torch.Generator().manual_seed(0))
+    spectrum = plot.radial_power_spectrum(white)
+    assert float(spectrum[2:30].mean()) == pytest.approx(1.0, abs=0.1)
+    pyramid = pyramid_noise.pyramid_noise((1, 4, 64, 64), seed=0, discount=0.5)[0]
+    lifted = plot.radial_power_spectrum(pyramid)
+    assert float(lifted[1:4].mean()) > 5 * float(spectrum[1:4].mean())
+
+
+def test_preview_nodes_return_images(comfy_host):
+    sigmas = torch.tensor([20000.0, 400.0, 30.0, 1.0, 0.03, 0.0])
+    image = comfy_host.node("SNRTPreviewSigmas").execute(sigmas, "A", "B", sigmas * 0.5)[0]
+    assert image.shape == (1, 400, 960, 3) and image.dtype == torch.float32
+    assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    noise = comfy_host.node("SNRTPyramidNoise").execute(1, 6, 0.5, 0.1)[0]
+    preview = comfy_host.node("SNRTPreviewNoise").execute(noise, {"samples": torch.zeros(1, 16, 5, 32, 32)})[0]
+    assert preview.shape == (1, 400, 800, 3)
+    with pytest.raises(ValueError, match="at least two sigmas"):
+        comfy_host.node("SNRTPreviewSigmas").execute(torch.tensor([1.0]), "A", "B", None)
+
+
+def test_preview_prompt_runs_on_the_live_server(live_server):
+    prompt = {
+        "1": {"class_type": "SNRTTestTinyModel", "inputs": {"kind": "sdxl v-pred ztsnr"}},
+        "2": {"class_type": "SNRTScheduler", "inputs": {"model": ["1", 0], "steps": 28, "shape": "exponential",
+                                                        "terminal": "infinite (20000)", "sigma_hi_base": 400.0,
+                                                        "denoise": 1.0}},
+        "3": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "karras", "steps": 28,
+                                                         "denoise": 1.0}},
+        "4": {"class_type": "SNRTPreviewSigmas", "inputs": {"sigmas": ["3", 0], "sigmas_b": ["2", 0],
+                                                            "label": "karras", "label_b": "ours"}},
+        "5": {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}},
+        "6": {"class_type": "SNRTPyramidNoise", "inputs": {"seed": 1, "iterations": 6, "discount": 0.4,
+                                                           "offset_strength": 0.1}},
+        "7": {"class_type": "EmptyLatentImage", "inputs": {"width": 256, "height": 256, "batch_size": 1}},
+        "8": {"class_type": "SNRTPreviewNoise", "inputs": {"noise": ["6", 0], "latent": ["7", 0]}},
+        "9": {"class_type": "PreviewImage", "inputs": {"images": ["8", 0]}},
+    }
+    entry = live_server.run_prompt(prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    from PIL import Image
+    for node, size in (("5", (960, 400)), ("9", (800, 400))):
+        (info,) = entry["outputs"][node]["images"]
+        path = live_server.base / info["type"] / info["subfolder"] / info["filename"]
+        assert Image.open(path).size == size
+
+
+def test_every_locale_covers_every_node_input_and_output(live_server):
+    object_info = live_server.get_json("/object_info")
+    ours = {k: v for k, v in object_info.items() if v["python_module"] == "custom_nodes.snr_toolkit"}
+    served = live_server.get_json("/i18n")
+    for lang in ("en", "ja", "zh", "ko"):
+        defs = served[lang]["nodeDefs"]
+        for node_id, info in ours.items():
+            entry = defs[node_id]
+            assert entry["display_name"].strip() and entry["description"].strip(), (lang, node_id)
+            inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
+            assert set(entry["inputs"]) == set(inputs), (lang, node_id)
+            assert all(v["name"].strip() and v["tooltip"].strip() for v in entry["inputs"].values()), (lang, node_id)
+            assert set(entry["outputs"]) == {str(i) for i in range(len(info["output"]))}, (lang, node_id)
+    assert served["ja"]["nodeDefs"]["SNRTScheduler"]["display_name"] == "ZTSNR スケジューラ"
+    english = json.loads((ROOT / "locales" / "en" / "nodeDefs.json").read_text())
+    for node_id, info in ours.items():
+        assert english[node_id]["display_name"] == info["display_name"]
+        assert english[node_id]["description"] == info["description"], f"locales/en is stale for {node_id}"
+
+
+def test_demo_quick_run_shows_the_truncated_schedule_losing_black_and_white(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "demo" / "run_demo.py"), "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, env=dict(os.environ), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "samples.png").stat().st_size > 10_000
+    assert (tmp_path / "schedules.png").stat().st_size > 5_000
+    rows = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0].endswith("px") and parts[0][:-2].isdigit():
+            rows[(int(parts[0][:-2]), " ".join(parts[1:-4]))] = float(parts[-4])
+    truncated = rows[(512, "truncated: plain model, karras from sigma_max 14.6")]
+    ours = rows[(512, "ZTSNR model, ours + Scale sigma_max by Resolution")]
+    assert truncated < 0.15 < ours, (truncated, ours)
+    assert rows[(256, "truncated: plain model, karras from sigma_max 14.6")] > truncated, "damage grows with size"
