@@ -80,9 +80,9 @@ def main(argv=None) -> int:
     print(f"\nIdeal model: 6 equally likely modes (black, white, grey, 3 shapes); dpmpp_2m, {args.steps} steps.")
     print("black+white: share of samples in the black or white mode (true: 0.33). global: total variation of")
     print("mode frequencies from the truth (0 best). local: |within-mode std / true − 1| (0 best).\n")
-    print(f"{'canvas':>7}  {'schedule':48} {'black+white':>11} {'global':>7} {'local':>7} {'σ₀':>9}")
+    print(f"{'canvas':>7}  {'schedule':52} {'black+white':>11} {'global':>7} {'local':>7} {'σ₀':>9}")
     for pixels, name, share, global_error, local_error, first, steps in table:
-        print(f"{pixels:>5}px  {name:48} {share:11.2f} {global_error:7.3f} {local_error:7.3f} {first:9.2f}")
+        print(f"{pixels:>5}px  {name:52} {share:11.2f} {global_error:7.3f} {local_error:7.3f} {first:9.2f}")
     print(f"\nwrote {args.out / 'samples.png'} and {args.out / 'schedules.png'}")
     return 0
 
