@@ -94,7 +94,10 @@ class LiveServer:
 
     def run_prompt(self, prompt: dict, timeout_s: float = 600) -> dict:
         """POST an API-format prompt and wait for its /history entry."""
-        prompt_id = self.post_json("/prompt", {"prompt": prompt})["prompt_id"]
+        return self.run_prompt_result(self.post_json("/prompt", {"prompt": prompt})["prompt_id"], timeout_s)
+
+    def run_prompt_result(self, prompt_id: str, timeout_s: float = 600) -> dict:
+        """Wait for a queued prompt's /history entry."""
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             history = self.get_json(f"/history/{prompt_id}")

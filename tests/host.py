@@ -5,6 +5,7 @@
     python3 tests/host.py demo                 the pack's demo on its embedded default
     python3 tests/host.py bench [--quick]      node cost benchmarks (benchmarks/bench.py)
     python3 tests/host.py quality [--quick]    schedule quality on the ideal model
+    python3 tests/host.py workflows            rebuild workflows/*.json from tests/build_workflows.py
     python3 tests/host.py serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
     python3 tests/host.py setup                only build the host; prints where it is
 
@@ -192,9 +193,10 @@ def main(argv: list[str]) -> int:
         cmd = [str(python), "-m", "pytest", "-ra", str(PACK_ROOT / "tests"), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
-    if command in ("bench", "quality"):
-        script = {"bench": "bench.py", "quality": "schedule_quality.py"}[command]
-        cmd = [str(python), str(PACK_ROOT / "benchmarks" / script), *argv[1:]]
+    if command in ("bench", "quality", "workflows"):
+        script = {"bench": "benchmarks/bench.py", "quality": "benchmarks/schedule_quality.py",
+                  "workflows": "tests/build_workflows.py"}[command]
+        cmd = [str(python), str(PACK_ROOT / script), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
     if command == "demo":
@@ -215,7 +217,7 @@ def main(argv: list[str]) -> int:
         except KeyboardInterrupt:
             proc.terminate()
             return proc.wait()
-    sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, serve or setup")
+    sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, workflows, serve or setup")
 
 
 if __name__ == "__main__":

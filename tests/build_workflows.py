@@ -1,0 +1,242 @@
+"""Source of the bundled workflows in workflows/ (the graph editor's UI format).
+
+Regenerate after changing a node's inputs:  python3 tests/host.py workflows
+(the test suite checks the committed files equal what this builds from the live /object_info).
+Model file names are the ones the public checkpoints are distributed under.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import workflow_tools  # noqa: E402
+
+NOOB = "NoobAI-XL-Vpred-v1.0.safetensors"  # Laxhar/noobai-XL-Vpred-1.0
+SD35 = "sd3.5_medium.safetensors"  # stabilityai/stable-diffusion-3.5-medium
+CLIP_L, CLIP_G, T5 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"  # its text_encoders/
+MODEL_FILES = {"checkpoints": [NOOB, SD35], "text_encoders": [CLIP_L, CLIP_G, T5]}
+
+POSITIVE = "1girl, solo, night city, neon lights, dark background, masterpiece, best quality"
+NEGATIVE = "worst quality, low quality, lowres, bad anatomy, watermark"
+
+
+def note(node_id, pos, text, size=(420, 260)):
+    return {"id": node_id, "type": "MarkdownNote", "pos": pos, "size": list(size), "title": "Read me", "text": text}
+
+
+def sdxl_front(loader_id=1):
+    """Loader, prompts and the v-pred/ZTSNR patch shared by the SDXL workflows."""
+    return [
+        {"id": loader_id, "type": "CheckpointLoaderSimple", "pos": [0, 120], "widgets": {"ckpt_name": NOOB}},
+        {"id": 2, "type": "SNRTVPrediction", "pos": [380, 0], "links": {"model": (loader_id, 0)},
+         "widgets": {"prediction": "auto", "zsnr": "auto", "terminal_sigma": "NovelAI (20000)",
+                     "skip_cfg_on_terminal_step": False}},
+        {"id": 3, "type": "SNRTRescaleCFG", "pos": [740, 0], "links": {"model": (2, 0)},
+         "widgets": {"multiplier": 0.7, "start_percent": 0.0, "end_percent": 1.0}},
+        {"id": 4, "type": "CLIPTextEncode", "pos": [380, 260], "size": [420, 160], "title": "Positive",
+         "links": {"clip": (loader_id, 1)}, "widgets": {"text": POSITIVE}},
+        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 460], "size": [420, 160], "title": "Negative",
+         "links": {"clip": (loader_id, 1)}, "widgets": {"text": NEGATIVE}},
+    ]
+
+
+def decode_and_save(first_id, samples, vae, prefix, x=1500):
+    return [
+        {"id": first_id, "type": "VAEDecode", "pos": [x, 0], "links": {"samples": samples, "vae": vae}},
+        {"id": first_id + 1, "type": "SaveImage", "pos": [x + 260, 0], "size": [400, 460],
+         "links": {"images": (first_id, 0)}, "widgets": {"filename_prefix": prefix}},
+    ]
+
+
+def sdxl_vpred_ztsnr_ksampler():
+    return sdxl_front() + [
+        {"id": 6, "type": "SNRTAspectBucket", "pos": [0, 420],
+         "widgets": {"aspect_width": 2, "aspect_height": 3, "pixel_budget": 1024 * 1024,
+                     "latent_type": "SD1 / SDXL (4 channels)", "batch_size": 1}},
+        {"id": 7, "type": "KSampler", "pos": [1100, 0], "size": [320, 480],
+         "links": {"model": (3, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (6, 0)},
+         "widgets": {"seed": 42, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
+                     "denoise": 1.0}},
+        *decode_and_save(8, (7, 0), (1, 2), "snrt_sdxl_vpred_ztsnr"),
+        note(20, [0, -320], "## SDXL v-pred ZTSNR (NoobAI-XL V-Pred)\n\nPut `" + NOOB + "` in `models/checkpoints`. "
+             "The loader reads its `v_pred` and `ztsnr` keys; **V-Prediction / ZTSNR** on *auto* keeps them and sets "
+             "the terminal σ (NovelAI: 20000). The **ztsnr_exponential** scheduler takes one step from that ∞ "
+             "stand-in, then spends the rest from σ_hi = 400 down (ComfyUI's karras would spend 19 of 28 steps "
+             "above 14.6). **Rescale CFG** (0.7) keeps cfg 5 from over-exposing. Other v-pred ZTSNR SDXL "
+             "checkpoints work the same; for a plain eps model use a core scheduler instead."),
+    ]
+
+
+def sdxl_vpred_ztsnr_custom_sampler():
+    return sdxl_front() + [
+        {"id": 6, "type": "SNRTAspectBucket", "pos": [0, 420],
+         "widgets": {"aspect_width": 2, "aspect_height": 3, "pixel_budget": 1024 * 1024,
+                     "latent_type": "SD1 / SDXL (4 channels)", "batch_size": 1}},
+        {"id": 7, "type": "SNRTScheduler", "pos": [740, 200], "links": {"model": (3, 0), "latent": (6, 0)},
+         "widgets": {"steps": 28, "shape": "exponential", "terminal": "infinite (20000)", "sigma_hi_base": 400.0,
+                     "denoise": 1.0}},
+        {"id": 8, "type": "BasicScheduler", "pos": [740, 460], "links": {"model": (3, 0)},
+         "widgets": {"scheduler": "karras", "steps": 28, "denoise": 1.0}},
+        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1100, 520], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0)},
+         "widgets": {"label": "ours: ZTSNR Scheduler", "label_b": "ComfyUI karras"}},
+        {"id": 10, "type": "PreviewImage", "pos": [1500, 520], "size": [480, 260], "links": {"images": (9, 0)}},
+        {"id": 11, "type": "RandomNoise", "pos": [1100, -200], "widgets": {"noise_seed": 42}},
+        {"id": 12, "type": "CFGGuider", "pos": [1100, 0], "links": {"model": (3, 0), "positive": (4, 0), "negative": (5, 0)},
+         "widgets": {"cfg": 5.0}},
+        {"id": 13, "type": "KSamplerSelect", "pos": [1100, 160], "widgets": {"sampler_name": "dpmpp_2m"}},
+        {"id": 14, "type": "SamplerCustomAdvanced", "pos": [1100, 280],
+         "links": {"noise": (11, 0), "guider": (12, 0), "sampler": (13, 0), "sigmas": (7, 0), "latent_image": (6, 0)}},
+        *decode_and_save(15, (14, 0), (1, 2), "snrt_sdxl_custom", x=1500),
+        note(20, [0, -320], "## SDXL v-pred ZTSNR with SamplerCustomAdvanced\n\nThe same model as the KSampler "
+             "workflow, with **ZTSNR Scheduler** making the sigmas: shape, terminal σ and σ_hi base are yours to "
+             "change, and the latent input scales σ_hi by the canvas. **Preview Sigmas** draws them next to "
+             "ComfyUI's karras on the same model: watch where each spends its steps. Model: `" + NOOB + "`."),
+    ]
+
+
+def sd35_medium_slg():
+    return [
+        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 0], "widgets": {"ckpt_name": SD35}},
+        {"id": 2, "type": "TripleCLIPLoader", "pos": [0, 200],
+         "widgets": {"clip_name1": CLIP_L, "clip_name2": CLIP_G, "clip_name3": T5}},
+        {"id": 3, "type": "ModelSamplingSD3", "pos": [380, 0], "links": {"model": (1, 0)}, "widgets": {"shift": 3.0}},
+        {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
+         "widgets": {"preset": "SAI reference", "layers": "7, 8, 9", "scale": 2.5, "start": 0.01, "end": 0.2,
+                     "gating": "step fraction", "fast_path": True}},
+        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [420, 160], "title": "Positive",
+         "links": {"clip": (2, 0)}, "widgets": {"text": "a woman reading under a tree, full body, detailed hands"}},
+        {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [420, 160], "title": "Negative",
+         "links": {"clip": (2, 0)}, "widgets": {"text": ""}},
+        {"id": 7, "type": "EmptySD3LatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
+                                                                              "batch_size": 1}},
+        {"id": 8, "type": "KSampler", "pos": [1100, 0], "size": [320, 480],
+         "links": {"model": (4, 0), "positive": (5, 0), "negative": (6, 0), "latent_image": (7, 0)},
+         "widgets": {"seed": 23, "steps": 40, "cfg": 4.0, "sampler_name": "dpmpp_2m", "scheduler": "sgm_uniform",
+                     "denoise": 1.0}},
+        *decode_and_save(9, (8, 0), (1, 2), "snrt_sd35_slg"),
+        note(20, [0, -320], "## SD 3.5 Medium with Skip Layer Guidance\n\nStability AI's reference settings: "
+             "SLG on joint blocks 7, 8, 9 with scale 2.5 on steps 0.01 < i/N < 0.20, cfg 4, dpmpp_2m, shift 3. "
+             "Files: `" + SD35 + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
+             "`models/text_encoders`. The fast path forks the skip branch at block 7 (14/24 of a pass instead of "
+             "a full one); the log says which path ran."),
+    ]
+
+
+def pyramid_custom_sampler():
+    return sdxl_front() + [
+        {"id": 6, "type": "EmptyLatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
+                                                                           "batch_size": 1}},
+        {"id": 7, "type": "SNRTPyramidNoise", "pos": [740, 200],
+         "widgets": {"seed": 7, "iterations": 6, "discount": 0.3, "offset_strength": 0.1}},
+        {"id": 8, "type": "SNRTPreviewNoise", "pos": [1100, 560], "links": {"noise": (7, 0), "latent": (6, 0)}},
+        {"id": 9, "type": "PreviewImage", "pos": [1500, 560], "size": [420, 240], "links": {"images": (8, 0)}},
+        {"id": 10, "type": "CFGGuider", "pos": [1100, 0], "links": {"model": (3, 0), "positive": (4, 0),
+                                                                     "negative": (5, 0)}, "widgets": {"cfg": 5.0}},
+        {"id": 11, "type": "KSamplerSelect", "pos": [1100, 160], "widgets": {"sampler_name": "euler_ancestral"}},
+        {"id": 12, "type": "SNRTPyramidNoiseSampler", "pos": [1100, 260], "links": {"sampler": (11, 0)},
+         "widgets": {"iterations": 6, "discount": 0.3, "offset_strength": 0.0}},
+        {"id": 13, "type": "BasicScheduler", "pos": [740, 420], "links": {"model": (3, 0)},
+         "widgets": {"scheduler": "ztsnr_exponential", "steps": 28, "denoise": 1.0}},
+        {"id": 14, "type": "SamplerCustomAdvanced", "pos": [1100, 400],
+         "links": {"noise": (7, 0), "guider": (10, 0), "sampler": (12, 0), "sigmas": (13, 0), "latent_image": (6, 0)}},
+        *decode_and_save(15, (14, 0), (1, 2), "snrt_pyramid_custom", x=1500),
+        note(20, [0, -320], "## Pyramid noise with SamplerCustomAdvanced\n\n**Pyramid Noise** is the initial "
+             "noise (octaves of coarser noise, weight discountⁱ, plus offset noise); **Pyramid Noise Sampler** makes "
+             "euler_ancestral's per-step noise pyramid noise too. **Preview Noise** shows the noise and its "
+             "spectrum: a higher discount lifts the low frequencies more (bolder mean colours and shapes). "
+             "Model: `" + NOOB + "`."),
+    ]
+
+
+def pyramid_ksampler_advanced():
+    return sdxl_front() + [
+        {"id": 6, "type": "EmptyLatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
+                                                                           "batch_size": 1}},
+        {"id": 7, "type": "SNRTPyramidLatent", "pos": [740, 200], "links": {"model": (3, 0), "latent": (6, 0)},
+         "widgets": {"scheduler": "ztsnr_exponential", "steps": 28, "start_at_step": 0, "seed": 7, "iterations": 6,
+                     "discount": 0.3, "offset_strength": 0.1}},
+        {"id": 8, "type": "KSamplerAdvanced", "pos": [1100, 0], "size": [320, 520],
+         "links": {"model": (3, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (7, 0)},
+         "widgets": {"add_noise": "disable", "noise_seed": 0, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m",
+                     "scheduler": "ztsnr_exponential", "start_at_step": 0, "end_at_step": 10000,
+                     "return_with_leftover_noise": "disable"}},
+        *decode_and_save(9, (8, 0), (1, 2), "snrt_pyramid_ksampler"),
+        note(20, [0, -320], "## Pyramid noise with KSamplerAdvanced\n\n**Pyramid Noise Latent** returns the latent "
+             "already noised to the first σ of the schedule, scaled exactly as ComfyUI scales its own noise. "
+             "KSamplerAdvanced must have **add_noise: disable** and the same scheduler, steps and start_at_step. "
+             "Model: `" + NOOB + "`."),
+    ]
+
+
+def high_resolution_hires_fix():
+    return sdxl_front() + [
+        {"id": 6, "type": "SNRTAspectBucket", "pos": [0, 420],
+         "widgets": {"aspect_width": 16, "aspect_height": 9, "pixel_budget": 1024 * 1024,
+                     "latent_type": "SD1 / SDXL (4 channels)", "batch_size": 1}},
+        {"id": 7, "type": "KSampler", "pos": [1100, 0], "size": [320, 480], "title": "First pass (training size)",
+         "links": {"model": (3, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (6, 0)},
+         "widgets": {"seed": 42, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
+                     "denoise": 1.0}},
+        {"id": 8, "type": "LatentUpscaleBy", "pos": [1100, 520], "links": {"samples": (7, 0)},
+         "widgets": {"upscale_method": "bislerp", "scale_by": 2.0}},
+        {"id": 9, "type": "SNRTSigmaMaxScale", "pos": [1460, 520], "links": {"model": (3, 0), "latent": (8, 0)},
+         "widgets": {"width": 2688, "height": 1536, "base_side": 0}},
+        {"id": 10, "type": "KSampler", "pos": [1820, 0], "size": [320, 480], "title": "Second pass (2048-class canvas)",
+         "links": {"model": (9, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (8, 0)},
+         "widgets": {"seed": 43, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
+                     "denoise": 0.45}},
+        *decode_and_save(11, (10, 0), (1, 2), "snrt_hires", x=2200),
+        note(20, [0, -320], "## High resolution: bucket, then a hires fix with σ_max scaled\n\n**Empty Latent "
+             "(Aspect Bucket)** picks the trained 16:9 bucket (1344×768). The first pass samples there; the latent "
+             "is upscaled 2× to a 2048-class canvas (2688×1536), and **Scale σ_max by Resolution** (reading that "
+             "latent) raises the ztsnr σ_hi by √(w·h)/1024 ≈ 2 for the second pass, as NovelAI's rule asks. Lower "
+             "the second pass's denoise to keep more of the first pass. Model: `" + NOOB + "`.", size=(460, 280)),
+    ]
+
+
+WORKFLOWS = {
+    "sdxl_vpred_ztsnr_ksampler": sdxl_vpred_ztsnr_ksampler,
+    "sdxl_vpred_ztsnr_custom_sampler": sdxl_vpred_ztsnr_custom_sampler,
+    "sd35_medium_skip_layer_guidance": sd35_medium_slg,
+    "pyramid_noise_custom_sampler": pyramid_custom_sampler,
+    "pyramid_noise_ksampler_advanced": pyramid_ksampler_advanced,
+    "high_resolution_hires_fix": high_resolution_hires_fix,
+}
+
+
+def build_all(object_info: dict) -> dict[str, dict]:
+    return {name: workflow_tools.build(make(), object_info) for name, make in WORKFLOWS.items()}
+
+
+def render(workflow: dict) -> str:
+    return json.dumps(workflow, indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    """Start the host's server, build every workflow from its /object_info, write workflows/*.json."""
+    import os
+    import subprocess
+    import urllib.request
+
+    import host
+    comfy, python = Path(os.environ["SNRT_COMFYUI"]), Path(os.environ["SNRT_PYTHON"])
+    port = host.free_port()
+    proc = subprocess.Popen(host.server_command(comfy, python, host.make_base_directory(), port), cwd=comfy,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        host.wait_for_server(port, proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/object_info") as response:
+            object_info = json.load(response)
+    finally:
+        proc.terminate()
+    for name, workflow in build_all(object_info).items():
+        (ROOT / "workflows" / f"{name}.json").write_text(render(workflow))
+        print("wrote", f"workflows/{name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The bundled workflows against the real ComfyUI server: they validate, are listed as templates, and
+convert to API prompts the server accepts. A broken copy fails with a message naming node and input."""
+import copy
+import json
+import urllib.error
+from pathlib import Path
+
+import pytest
+
+import build_workflows
+import workflow_tools
+
+WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def object_info(live_server):
+    """/object_info once the public model file names exist in the server's models folders (as empty
+    placeholders: these tests check the graphs, not the weights)."""
+    for folder, names in build_workflows.MODEL_FILES.items():
+        (live_server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (live_server.base / "models" / folder / name).write_bytes(b"")
+    return live_server.get_json("/object_info")
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_every_workflow_source_is_bundled():
+    assert {p.stem for p in WORKFLOWS} == set(build_workflows.WORKFLOWS)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_bundled_workflow_validates_against_the_server(object_info, path):
+    workflow = load(path)
+    assert workflow_tools.validate(workflow, object_info) == []
+    assert any(n["type"] == "MarkdownNote" and "##" in n["widgets_values"][0] for n in workflow["nodes"]), \
+        "every workflow explains itself in a note"
+    assert any(n["type"].startswith("SNRT") for n in workflow["nodes"])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_bundled_workflow_is_what_the_builder_makes(object_info, path):
+    built = build_workflows.build_all(object_info)[path.stem]
+    assert build_workflows.render(built) == path.read_text(), "run `python3 tests/host.py workflows`"
+
+
+def test_templates_endpoint_lists_the_workflows_under_the_pack(live_server):
+    templates = live_server.get_json("/workflow_templates")
+    assert sorted(templates["snr_toolkit"]) == sorted(p.stem for p in WORKFLOWS)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_api_conversion_passes_the_servers_own_validation(live_server, object_info, path):
+    prompt = workflow_tools.to_api(load(path), object_info)
+    assert all(node["class_type"] != "MarkdownNote" for node in prompt.values())
+    try:
+        answer = live_server.post_json("/prompt", {"prompt": prompt})
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"the server rejected the converted prompt: {error.read().decode()[:3000]}")
+    assert answer["node_errors"] == {}
+    # The placeholder checkpoints are empty, so execution stops at a loader: validation was the point.
+    entry = live_server.run_prompt_result(answer["prompt_id"])
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert errors and errors[0]["node_type"] in ("CheckpointLoaderSimple", "TripleCLIPLoader"), errors
+
+
+def broken(kind: str) -> dict:
+    workflow = copy.deepcopy(load(next(p for p in WORKFLOWS if p.stem == "sdxl_vpred_ztsnr_ksampler")))
+    nodes = {n["type"]: n for n in workflow["nodes"]}
+    if kind == "unknown node type":
+        nodes["SNRTRescaleCFG"]["type"] = "SNRTRescaleCFGv9"
+    elif kind == "out-of-range widget":
+        nodes["KSampler"]["widgets_values"][2] = 0  # steps (after seed and its control value)
+    elif kind == "wrong link type":
+        link_id = next(i["link"] for i in nodes["VAEDecode"]["inputs"] if i["name"] == "vae")
+        link = next(l for l in workflow["links"] if l[0] == link_id)
+        link[2], link[5] = 1, "CLIP"  # the loader's CLIP output into VAEDecode's vae input
+    return workflow
+
+
+@pytest.mark.parametrize("kind,expected", [
+    ("unknown node type", "node 3 (SNRTRescaleCFGv9): unknown node type 'SNRTRescaleCFGv9'"),
+    ("out-of-range widget", "node 7 (KSampler), input 'steps': 0 is below the minimum 1"),
+    ("wrong link type", "node 8 (VAEDecode), input 'vae': link"),
+])
+def test_a_broken_copy_fails_naming_the_node_and_the_input(object_info, kind, expected):
+    problems = workflow_tools.validate(broken(kind), object_info)
+    assert problems, f"a workflow with a {kind} validated"
+    assert any(expected in problem for problem in problems), problems
+    if kind == "wrong link type":
+        assert any("brings CLIP" in p and "takes VAE" in p for p in problems), problems
