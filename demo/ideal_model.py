@@ -8,7 +8,6 @@ lands in is decided where σ is comparable to √(H·W)·|μⱼ − μₖ|, a σ
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -88,10 +87,3 @@ def mode_share(mixture: GaussianMixture, samples: torch.Tensor, names=("black", 
     modes = nearest_modes(mixture, samples)
     wanted = torch.tensor([MODE_NAMES.index(name) for name in names])
     return float(torch.isin(modes, wanted).double().mean())
-
-
-def decision_sigma(mixture: GaussianMixture) -> float:
-    """σ at which the closest two modes become distinguishable in one look: their distance over 2."""
-    flat = mixture.means.reshape(mixture.means.shape[0], -1).double()
-    dist = torch.cdist(flat, flat)
-    return float(dist[dist > 0].min()) / 2 if math.isfinite(float(dist.max())) else 0.0

@@ -6,11 +6,6 @@ import torch
 from .prediction import v_from_x0, x0_from_v
 
 
-def cfg(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
-    """uncond + (cond − uncond)·scale (Ho & Salimans 2022, classifier-free guidance)."""
-    return uncond + (cond - uncond) * scale
-
-
 def skip_layer_guidance(guided: torch.Tensor, cond: torch.Tensor, cond_skipped: torch.Tensor,
                         scale: float) -> torch.Tensor:
     """guided + (cond − cond_with_layers_skipped)·scale (SD3.5 reference `SkipLayerCFGDenoiser`)."""
