@@ -166,7 +166,7 @@ def free_port() -> int:
 def server_command(comfy: Path, python: Path, base: Path, port: int) -> list[str]:
     return [str(python), str(comfy / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
             "--base-directory", str(base), "--database-url", "sqlite:///:memory:",
-            "--disable-auto-launch"]
+            "--disable-auto-launch", "--use-pytorch-cross-attention"]
 
 
 def wait_for_server(port: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:

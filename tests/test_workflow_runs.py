@@ -1,0 +1,117 @@
+"""Every bundled workflow executed end to end on the real ComfyUI server.
+
+The workflow is converted to an API prompt as the graph editor would send it; only the checkpoint
+and text-encoder loaders are swapped for fixture loaders reading tiny random-weight checkpoints of
+the real architectures, written here under the public file names. Every other node, sampler,
+scheduler and widget value stays as bundled, canvases and step counts included.
+"""
+import copy
+import io
+import json
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import build_workflows
+import workflow_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / "workflows"
+ARTIFACTS = ROOT / "artifacts" / "workflow-runs"  # the images, for a look after the run
+SWAPS = {"CheckpointLoaderSimple": "SNRTTestTinyCheckpointLoader", "TripleCLIPLoader": "SNRTTestTinyTripleCLIPLoader"}
+#: (width, height) of every saved image: SDXL's 2:3 bucket, SD3.5's 1024², the hires pass at 2× 16:9.
+EXPECTED_SIZES = {
+    "sdxl_vpred_ztsnr_ksampler": (832, 1216),
+    "sdxl_vpred_ztsnr_custom_sampler": (832, 1216),
+    "sd35_medium_skip_layer_guidance": (1024, 1024),
+    "pyramid_noise_custom_sampler": (1024, 1024),
+    "pyramid_noise_ksampler_advanced": (1024, 1024),
+    "high_resolution_hires_fix": (2688, 1536),
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_files(live_server, comfy_host):
+    """Tiny checkpoints under the names the workflows use, in the server's (temporary) models folder."""
+    import tiny_checkpoints  # imports comfy: needs the in-process host
+    models = live_server.base / "models"
+    tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.NOOB, "sdxl", seed=1,
+                                      v_pred=True, ztsnr=True)
+    tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.SD35, "sd3", seed=2)
+    tiny_checkpoints.write_text_encoders(models / "tiny_text_encoders", {
+        "clip_l": build_workflows.CLIP_L, "clip_g": build_workflows.CLIP_G, "t5xxl": build_workflows.T5})
+    return live_server.get_json("/object_info")
+
+
+def with_tiny_loaders(prompt: dict) -> dict:
+    swapped = copy.deepcopy(prompt)
+    for node in swapped.values():
+        node["class_type"] = SWAPS.get(node["class_type"], node["class_type"])
+    return swapped
+
+
+def saved_images(live_server, entry: dict, kind: str = "output") -> list:
+    from PIL import Image
+    images = []
+    for output in entry["outputs"].values():
+        for image in output.get("images", []):
+            if image["type"] != kind:
+                continue
+            query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
+            with urllib.request.urlopen(live_server.url(f"/view?{query}"), timeout=60) as response:
+                images.append(Image.open(io.BytesIO(response.read())).convert("RGB"))
+    return images
+
+
+def run(live_server, prompt: dict) -> dict:
+    entry = live_server.run_prompt(prompt, timeout_s=900)
+    errors = [m[1] for m in entry["status"]["messages"] if m[0] == "execution_error"]
+    assert not errors, json.dumps(errors, indent=1)[:4000]
+    assert entry["status"]["status_str"] == "success"
+    return entry
+
+
+def bundled_prompt(stem: str, object_info: dict) -> dict:
+    return workflow_tools.to_api(json.loads((WORKFLOWS / f"{stem}.json").read_text()), object_info)
+
+
+# SD3.5 last: the fast/plain comparison below then finds its fast run in ComfyUI's cache (the cache
+# keeps only the last prompt's nodes), which saves a two-minute run on this CPU.
+ORDER = sorted(EXPECTED_SIZES, key=lambda stem: stem == "sd35_medium_skip_layer_guidance")
+
+
+@pytest.mark.parametrize("stem", ORDER)
+def test_bundled_workflow_runs_end_to_end(live_server, tiny_files, stem):
+    bundled = bundled_prompt(stem, tiny_files)
+    prompt = with_tiny_loaders(bundled)
+    swapped = {k for k in prompt if prompt[k]["class_type"] != bundled[k]["class_type"]}
+    assert {bundled[k]["class_type"] for k in swapped} <= set(SWAPS) and swapped
+    assert all(prompt[k] == bundled[k] for k in prompt if k not in swapped), "only loaders may change"
+    assert all(prompt[k]["inputs"] == bundled[k]["inputs"] for k in swapped), "loaders keep the file names"
+
+    images = saved_images(live_server, run(live_server, prompt))
+    assert len(images) == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    images[0].save(ARTIFACTS / f"{stem}.png")
+    assert images[0].size == EXPECTED_SIZES[stem]
+    assert any(low < high for low, high in images[0].getextrema()), "a flat image: nothing reached the decoder"
+
+
+def test_skip_layer_guidance_fast_path_gives_the_plain_paths_image(live_server, tiny_files):
+    """The bundled SD3.5 workflow (fast path on) and the same graph with fast_path off: the log names
+    both paths, and the two images agree to one 8-bit level."""
+    import numpy as np
+    fast = with_tiny_loaders(bundled_prompt("sd35_medium_skip_layer_guidance", tiny_files))
+    slg = next(k for k, n in fast.items() if n["class_type"] == "SNRTSkipLayerGuidance")
+    assert fast[slg]["inputs"]["fast_path"] is True
+    plain = copy.deepcopy(fast)
+    plain[slg]["inputs"]["fast_path"] = False
+    log_start = len(live_server.log())
+    fast_image = saved_images(live_server, run(live_server, fast))[0]  # cached if the run above was first
+    plain_image = saved_images(live_server, run(live_server, plain))[0]
+    assert "plain path (a full extra cond pass), fast path off" in live_server.log()[log_start:]
+    assert "fast path, forked at block 7: the skip branch runs 14 blocks" in live_server.log()
+    difference = np.abs(np.asarray(fast_image, dtype=np.int16) - np.asarray(plain_image, dtype=np.int16))
+    assert difference.max() <= 1, f"{(difference > 1).mean():.2%} of pixels differ by more than one level"
