@@ -36,9 +36,9 @@ def sdxl_front(loader_id=1):
                      "skip_cfg_on_terminal_step": False}},
         {"id": 3, "type": "SNRTRescaleCFG", "pos": [740, 0], "links": {"model": (2, 0)},
          "widgets": {"multiplier": 0.7, "start_percent": 0.0, "end_percent": 1.0}},
-        {"id": 4, "type": "CLIPTextEncode", "pos": [380, 260], "size": [420, 160], "title": "Positive",
+        {"id": 4, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
          "links": {"clip": (loader_id, 1)}, "widgets": {"text": POSITIVE}},
-        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 460], "size": [420, 160], "title": "Negative",
+        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
          "links": {"clip": (loader_id, 1)}, "widgets": {"text": NEGATIVE}},
     ]
 
@@ -46,7 +46,7 @@ def sdxl_front(loader_id=1):
 def decode_and_save(first_id, samples, vae, prefix, x=1500):
     return [
         {"id": first_id, "type": "VAEDecode", "pos": [x, 0], "links": {"samples": samples, "vae": vae}},
-        {"id": first_id + 1, "type": "SaveImage", "pos": [x + 260, 0], "size": [400, 460],
+        {"id": first_id + 1, "type": "SaveImage", "pos": [x + 360, 0], "size": [400, 460],
          "links": {"images": (first_id, 0)}, "widgets": {"filename_prefix": prefix}},
     ]
 
@@ -106,9 +106,9 @@ def sd35_medium_slg():
         {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
          "widgets": {"preset": "SAI reference", "layers": "7, 8, 9", "scale": 2.5, "start": 0.01, "end": 0.2,
                      "gating": "step fraction", "fast_path": True}},
-        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [420, 160], "title": "Positive",
+        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
          "links": {"clip": (2, 0)}, "widgets": {"text": "a woman reading under a tree, full body, detailed hands"}},
-        {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [420, 160], "title": "Negative",
+        {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
          "links": {"clip": (2, 0)}, "widgets": {"text": ""}},
         {"id": 7, "type": "EmptySD3LatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
                                                                               "batch_size": 1}},

@@ -132,3 +132,14 @@ def live_server(tmp_path_factory) -> LiveServer:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def public_model_files(live_server) -> None:
+    """The public model file names the workflows use, as empty placeholders in the server's models
+    folders, so the loaders' lists offer them (these tests check graphs, not weights)."""
+    import build_workflows
+    for folder, names in build_workflows.MODEL_FILES.items():
+        (live_server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (live_server.base / "models" / folder / name).write_bytes(b"")

@@ -14,13 +14,7 @@ WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("
 
 
 @pytest.fixture(scope="module")
-def object_info(live_server):
-    """/object_info once the public model file names exist in the server's models folders (as empty
-    placeholders: these tests check the graphs, not the weights)."""
-    for folder, names in build_workflows.MODEL_FILES.items():
-        (live_server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (live_server.base / "models" / folder / name).write_bytes(b"")
+def object_info(live_server, public_model_files):
     return live_server.get_json("/object_info")
 
 

@@ -86,10 +86,28 @@ def build(nodes: list[dict], object_info: dict) -> dict:
             if control:
                 values.append("fixed")
         ui["widgets_values"] = values
+        if "size" not in node:
+            rows = max(len(ui["inputs"]), len(ui["outputs"]))
+            ui["size"] = [320, ROW_HEIGHT * rows + WIDGET_HEIGHT * len(values) + 16]
         ui_nodes.append(ui)
+    stack_columns(ui_nodes)
     return {"last_node_id": max(by_id), "last_link_id": len(links), "nodes": ui_nodes,
             "links": [l[:6] for l in links], "groups": [], "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}},
             "version": 0.4}
+
+
+ROW_HEIGHT, WIDGET_HEIGHT, TITLE_HEIGHT, GAP = 20, 24, 30, 24
+
+
+def stack_columns(ui_nodes: list[dict]) -> None:
+    """Push nodes down within each column (same x) so none is drawn over the one above it."""
+    columns: dict[float, list[dict]] = {}
+    for ui in ui_nodes:
+        columns.setdefault(ui["pos"][0], []).append(ui)
+    for column in columns.values():
+        column.sort(key=lambda ui: ui["pos"][1])
+        for above, below in zip(column, column[1:]):
+            below["pos"][1] = max(below["pos"][1], above["pos"][1] + above["size"][1] + TITLE_HEIGHT + GAP)
 
 
 def node_label(node: dict) -> str:
