@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Host harness: builds a real ComfyUI with this pack installed, runs the tests, serves it.
 
-    python3 tests/host.py test [pytest args]   whole suite (installs what it needs first)
+    python3 tests/host.py test [pytest args]   whole suite (installs what it needs first, Debian's
+                                               chromium for the browser test included)
     python3 tests/host.py demo                 the pack's demo on its embedded default
     python3 tests/host.py bench [--quick]      node cost benchmarks (benchmarks/bench.py)
     python3 tests/host.py quality [--quick]    schedule quality on the ideal model
@@ -40,7 +41,9 @@ TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.2"]
 SKIPPED_REQUIREMENTS = {"torch", "torchvision", "torchaudio"}
 # ComfyUI 0.3.75 imports requests without listing it (it used to arrive through huggingface_hub).
 UNLISTED_REQUIREMENTS = ["requests"]
-TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout"]
+TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout", "playwright"]
+# The browser test drives Debian's Chromium (Playwright's own browser download does not work here).
+CHROMIUM = Path("/usr/bin/chromium")
 HARNESS_VERSION = "1"
 
 
@@ -123,6 +126,19 @@ def venv_python(comfy: Path) -> Path:
     return python
 
 
+def ensure_chromium() -> None:
+    """Debian's chromium package for the browser test, installed with apt-get when missing."""
+    if CHROMIUM.is_file():
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        sys.exit(f"The browser test needs Debian's Chromium at {CHROMIUM}: run `apt-get install chromium` as root.")
+    install = ["apt-get", "install", "-y", "chromium"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.call(install, env=env) != 0:  # a fresh machine may have no package lists yet
+        run(["apt-get", "update"], env=env)
+        run(install, env=env)
+
+
 def setup() -> tuple[Path, Path]:
     CACHE.mkdir(parents=True, exist_ok=True)
     comfy = comfyui_dir()
@@ -190,6 +206,7 @@ def main(argv: list[str]) -> int:
         print(f"ComfyUI: {comfy}\npython:  {python}")
         return 0
     if command == "test":
+        ensure_chromium()
         cmd = [str(python), "-m", "pytest", "-ra", str(PACK_ROOT / "tests"), *argv[1:]]
         log("$ " + " ".join(cmd))
         return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
