@@ -5,7 +5,12 @@
    scale), and ours inside and outside the window, as medians of interleaved repeats, as ratios to
    plain CFG.
 2. Per-sample cost of SNRTScheduler, SNRTVPrediction, SNRTSigmaMaxScale and SNRTPyramidNoise against
-   the ComfyUI node that does the same job, on a tiny SDXL.
+   the ComfyUI node that does the same job, on a tiny SDXL: whole samples (medians of interleaved
+   repeats, which swing by several per cent on a busy CPU), and the same comparison taken apart.
+   Both sides of a pair make as many diffusion-model calls on the same shapes (checked), so a
+   sample differs only by the nodes' own work: building the patch, the sigmas, the noise, and the
+   model_sampling methods each step calls. That work is timed alone with many repeats, and
+   ratio = (their sample + our work − their work) / their sample.
 
 Prints the machine, the date and a table; writes the same as JSON to benchmarks/results/.
 """
@@ -170,11 +175,88 @@ def bench_nodes(nodes, tiny_models, args) -> list[dict]:
             sample_with(plain, basic(plain, "karras"), mapping["RandomNoise"].execute(1)[0])),
     }
     rows = []
+    work = node_work(mapping, noob, plain, latent, steps)
     for name, (ours, theirs) in pairs.items():
+        calls_ours, calls_theirs = model_calls(ours), model_calls(theirs)
+        assert calls_ours == calls_theirs, f"{name}: the two samples call the model differently"
         times = median_times({"ours": ours, "theirs": theirs}, args.repeats)
+        work_ours, work_theirs = work[name]
         rows.append(dict(group="per sample", name=name, seconds_ours=times["ours"], seconds_theirs=times["theirs"],
-                         time_ratio=times["ours"] / times["theirs"]))
+                         time_ratio=times["ours"] / times["theirs"], model_calls=len(calls_ours),
+                         work_seconds_ours=work_ours, work_seconds_theirs=work_theirs,
+                         work_ratio=(times["theirs"] + work_ours - work_theirs) / times["theirs"]))
     return rows
+
+
+def model_calls(run) -> list[tuple]:
+    """Input shape of every diffusion-model call one sample makes (a call's cost does not depend on σ)."""
+    import comfy.model_base
+    calls = []
+    original = comfy.model_base.BaseModel._apply_model
+
+    def recording(self, x, t, *args, **kwargs):
+        calls.append(tuple(x.shape))
+        return original(self, x, t, *args, **kwargs)
+    comfy.model_base.BaseModel._apply_model = recording
+    try:
+        run()
+    finally:
+        comfy.model_base.BaseModel._apply_model = original
+    return calls
+
+
+def seconds_per_call(fn, budget_s: float = 0.5) -> float:
+    """Median seconds of one call of a small function, from 7 batches sized to `budget_s` in all."""
+    fn()
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < budget_s / 7 or count < 3:
+        fn()
+        count += 1
+    batches = []
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(count):
+            fn()
+        batches.append((time.perf_counter() - start) / count)
+    return statistics.median(batches)
+
+
+def node_work(mapping, noob, plain, latent, steps) -> dict[str, tuple[float, float]]:
+    """Seconds per sample of what each node of a pair does itself: the node call, its sigmas or noise,
+    and the model_sampling methods the sampler calls per model call (one call per euler step)."""
+    x = torch.randn(latent["samples"].shape)
+    basic = mapping["BasicScheduler"].execute
+
+    def per_step(model):
+        sampling = model.get_model_object("model_sampling")
+        sigma = torch.tensor([3.0])
+
+        def one_step():  # what sampling calls on model_sampling around each model call
+            sampling.calculate_input(sigma, x)
+            sampling.timestep(sigma)
+            sampling.calculate_denoised(sigma.view(-1, 1, 1, 1), x, x)
+        return lambda: [one_step() for _ in range(steps)]
+
+    v_ours = mapping["SNRTVPrediction"].execute(plain, "v_prediction", "on", "ComfyUI (4518.76)", False)[0]
+    v_theirs = mapping["ModelSamplingDiscrete"]().patch(plain, "v_prediction", True)[0]
+    scaled = mapping["SNRTSigmaMaxScale"].execute(plain, 2048, 2048, 0, None)[0]
+    pyramid, white = mapping["SNRTPyramidNoise"].execute(1, 6, 0.3, 0.1)[0], mapping["RandomNoise"].execute(1)[0]
+    pairs = {
+        "SNRTScheduler vs BasicScheduler": (
+            lambda: mapping["SNRTScheduler"].execute(noob, steps, "karras", "infinite (20000)", 14.614642, 1.0, None),
+            lambda: basic(noob, "karras", steps, 1.0)),
+        "SNRTVPrediction vs ModelSamplingDiscrete": (
+            lambda: (mapping["SNRTVPrediction"].execute(plain, "v_prediction", "on", "ComfyUI (4518.76)", False),
+                     per_step(v_ours)()),
+            lambda: (mapping["ModelSamplingDiscrete"]().patch(plain, "v_prediction", True), per_step(v_theirs)())),
+        "SNRTSigmaMaxScale vs KarrasScheduler(σ_max)": (
+            lambda: (basic(mapping["SNRTSigmaMaxScale"].execute(plain, 2048, 2048, 0, None)[0], "karras", steps, 1.0),
+                     per_step(scaled)()),
+            lambda: (mapping["KarrasScheduler"].execute(steps, 2 * 14.614642, 0.0291675, 7.0), per_step(plain)())),
+        "SNRTPyramidNoise vs RandomNoise": (
+            lambda: pyramid.generate_noise(latent), lambda: white.generate_noise(latent)),
+    }
+    return {name: (seconds_per_call(ours), seconds_per_call(theirs)) for name, (ours, theirs) in pairs.items()}
 
 
 def main(argv=None) -> int:
@@ -185,6 +267,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="sampler steps per SLG run")
     parser.add_argument("--node-steps", type=int, default=20, help="sampler steps per sample in part 2")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per configuration")
+    parser.add_argument("--only", choices=["slg", "nodes"], help="run one part")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.steps, args.node_steps, args.depth = 2, 3, 6, 2
@@ -196,7 +279,8 @@ def main(argv=None) -> int:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     header = dict(date=datetime.date.today().isoformat(), device=device, torch=torch.__version__,
                   comfyui="0.3.75" if "0.3.75" in str(comfy) else str(comfy), args=vars(args))
-    rows = bench_slg(nodes, tiny_models, args) + bench_nodes(nodes, tiny_models, args)
+    rows = ((bench_slg(nodes, tiny_models, args) if args.only != "nodes" else [])
+            + (bench_nodes(nodes, tiny_models, args) if args.only != "slg" else []))
     print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']}")
     print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
           f"{args.steps} euler steps, medians of {args.repeats} interleaved repeats\n")
@@ -206,12 +290,16 @@ def main(argv=None) -> int:
             print(f"{row['name']:44} {row['seconds_per_step']:9.4f} {row['time_ratio']:8.3f} "
                   f"{row['peak_bytes'] / 2**20:9.1f} {row['memory_ratio']:7.3f}")
     print(f"\nper sample ({args.node_steps} steps, tiny SDXL, latent {args.latent}²): ours / ComfyUI's equivalent")
+    print(f"{'':44} {'whole samples (s)':>27}  {'node work (ms)':>26}")
+    print(f"{'pair':44} {'ours':>9} {'theirs':>9} {'ratio':>7}  {'ours':>8} {'theirs':>8} {'ratio':>8}")
     for row in rows:
         if row["group"] == "per sample":
-            print(f"{row['name']:44} {row['seconds_ours']:9.4f} {row['seconds_theirs']:9.4f} {row['time_ratio']:8.3f}")
+            print(f"{row['name']:44} {row['seconds_ours']:9.4f} {row['seconds_theirs']:9.4f} {row['time_ratio']:7.3f}  "
+                  f"{row['work_seconds_ours'] * 1e3:8.3f} {row['work_seconds_theirs'] * 1e3:8.3f} {row['work_ratio']:8.4f}")
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}.json"
+    out = out_dir / (f"bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}"
+                     f"{'-quick' if args.quick else ''}.json")
     out.write_text(json.dumps(dict(header, rows=rows), indent=2))
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
