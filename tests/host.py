@@ -4,7 +4,7 @@
     python3 tests/host.py test [pytest args]   whole suite (installs what it needs first, Debian's
                                                chromium for the browser test included)
     python3 tests/host.py demo                 the pack's demo on its embedded default
-    python3 tests/host.py bench [--quick]      node cost benchmarks (benchmarks/bench.py)
+    python3 tests/host.py bench [--quick] [--only slg|nodes]   node cost benchmarks (benchmarks/bench.py)
     python3 tests/host.py quality [--quick]    schedule quality on the ideal model
     python3 tests/host.py workflows            rebuild workflows/*.json from tests/build_workflows.py
     python3 tests/host.py serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
