@@ -60,10 +60,12 @@ def editor(live_server, public_model_files):
 
 def open_template(page, stem: str) -> None:
     """Templates (sidebar) → the pack's section → the workflow's card, as a user clicks them."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     pack_entry = page.get_by_text("snr_toolkit", exact=True)
-    if not pack_entry.first.is_visible():  # on a first visit the frontend opens Templates by itself
-        page.wait_for_timeout(1000)
-    if not pack_entry.first.is_visible():
+    first_visit, page.templates_opened = not getattr(page, "templates_opened", False), True
+    try:  # on a first visit the frontend opens Templates by itself
+        pack_entry.first.wait_for(state="visible", timeout=10_000 if first_visit else 1)
+    except PlaywrightTimeout:
         page.get_by_text("Templates", exact=True).first.click()
     pack_entry.first.click()
     page.get_by_text(stem, exact=True).first.click()
