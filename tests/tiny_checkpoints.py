@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-import comfy.latent_formats
 import comfy.ldm.models.autoencoder
 import comfy.model_management
 import comfy.model_patcher
