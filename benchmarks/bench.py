@@ -133,14 +133,75 @@ def bench_slg(nodes, tiny_models, args) -> list[dict]:
         "ours, inside the window": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.0, 1.0, "sigma percent", True)[0],
         "ours, inside, plain path": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.0, 1.0, "sigma percent", False)[0],
         "ours, outside the window": ours(model, "custom", SLG_LAYERS, SLG_SCALE, 0.98, 0.99, "step fraction", True)[0],
+        "ComfyUI SkipLayerGuidanceSD3, outside": mapping["SkipLayerGuidanceSD3"].execute(model, SLG_LAYERS, SLG_SCALE,
+                                                                                        0.98, 0.99)[0],
     }
     runs = {name: sampler(nodes, m, positive, negative, sigmas, latent) for name, m in configs.items()}
+    outside = ["plain CFG", "ours, outside the window", "ComfyUI SkipLayerGuidanceSD3, outside"]
+    calls = [model_calls(runs[name]) for name in outside]
+    assert calls[0] == calls[1] == calls[2] and len(calls[0]) == args.steps, "outside the window: plain CFG's calls only"
     times = median_times(runs, args.repeats)
     memory = {name: peak_memory(run) for name, run in runs.items()}
     base_t, base_m = times["plain CFG"], memory["plain CFG"]
-    return [dict(group="SLG per step", name=name, seconds_per_step=times[name] / args.steps,
+    rows = [dict(group="SLG per step", name=name, seconds_per_step=times[name] / args.steps,
                  time_ratio=times[name] / base_t, peak_bytes=memory[name], memory_ratio=memory[name] / base_m)
             for name in configs]
+    hooks = {name: hook_seconds(configs[name], sampler_for=lambda m: sampler(nodes, m, positive, negative, sigmas,
+                                                                               latent), samples=args.repeats)
+             for name in outside[1:]}
+    ours_s, theirs_s = (hooks[name] / args.steps for name in outside[1:])
+    base_step = base_t / args.steps
+    rows.append(dict(group="SLG outside, hook work", name="ours vs ComfyUI SkipLayerGuidanceSD3, outside",
+                     hook_seconds_per_step_ours=ours_s, hook_seconds_per_step_theirs=theirs_s,
+                     work_ratio=(base_step + ours_s) / (base_step + theirs_s)))
+    return rows
+
+
+def hook_seconds(model, sampler_for, samples: int) -> float:
+    """Median seconds per sample spent in the model's own sampling hooks (post-CFG functions, and
+    block replace patches less the block they wrap), timed inside real samples."""
+    timed = model.clone()
+    options = timed.model_options
+    spent = [0.0]
+
+    def post_cfg(fn):
+        def timed_fn(args):
+            start = time.perf_counter()
+            out = fn(args)
+            spent[0] += time.perf_counter() - start
+            return out
+        return timed_fn
+
+    def block_patch(patch):
+        def timed_patch(args, extra):
+            inner = [0.0]
+
+            def original_block(block_args):
+                start = time.perf_counter()
+                out = extra["original_block"](block_args)
+                inner[0] += time.perf_counter() - start
+                return out
+            wrapped_extra = dict(extra, original_block=original_block)
+            start = time.perf_counter()
+            out = patch(args, wrapped_extra)
+            spent[0] += time.perf_counter() - start - inner[0]
+            return out
+        timed_patch.__dict__.update(patch.__dict__)
+        return timed_patch
+
+    options["sampler_post_cfg_function"] = [post_cfg(fn) for fn in options.get("sampler_post_cfg_function", [])]
+    transformer_options = options.setdefault("transformer_options", {})
+    replace = transformer_options.get("patches_replace", {})
+    transformer_options["patches_replace"] = {kind: {key: block_patch(patch) for key, patch in patches.items()}
+                                              for kind, patches in replace.items()}
+    run = sampler_for(timed)
+    run()
+    per_sample = []
+    for _ in range(samples):
+        spent[0] = 0.0
+        run()
+        per_sample.append(spent[0])
+    return statistics.median(per_sample)
 
 
 def bench_nodes(nodes, tiny_models, args) -> list[dict]:
@@ -289,6 +350,11 @@ def main(argv=None) -> int:
         if row["group"] == "SLG per step":
             print(f"{row['name']:44} {row['seconds_per_step']:9.4f} {row['time_ratio']:8.3f} "
                   f"{row['peak_bytes'] / 2**20:9.1f} {row['memory_ratio']:7.3f}")
+    for row in rows:
+        if row["group"] == "SLG outside, hook work":
+            print(f"\nSLG outside the window, the node's own hooks per step, timed inside real samples: ours "
+                  f"{row['hook_seconds_per_step_ours'] * 1e6:.0f} µs, ComfyUI's {row['hook_seconds_per_step_theirs'] * 1e6:.0f} µs"
+                  f" → step time ours / ComfyUI's = {row['work_ratio']:.5f}")
     print(f"\nper sample ({args.node_steps} steps, tiny SDXL, latent {args.latent}²): ours / ComfyUI's equivalent")
     print(f"{'':44} {'whole samples (s)':>27}  {'node work (ms)':>26}")
     print(f"{'pair':44} {'ours':>9} {'theirs':>9} {'ratio':>7}  {'ours':>8} {'theirs':>8} {'ratio':>8}")

@@ -5,6 +5,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+import torch
+
 import comfy.model_patcher
 import comfy.samplers
 from comfy_api.latest import io
@@ -84,17 +86,30 @@ def skip_options(model_options: dict, layers) -> dict:
 
 
 def make_gate(settings: SLGSettings, model_sampling):
+    """gate(sigma, schedule): is the model call with this σ tensor inside the window? The fork's block
+    patch and the post-CFG step of one model call share that tensor, so the answer is kept for it: one
+    tensor read per model call (the first small op after heavy blocks costs ~30 µs on a CPU)."""
     if settings.gating == GATE_SIGMA:
         sigma_start = model_sampling.percent_to_sigma(settings.start)
         sigma_end = model_sampling.percent_to_sigma(settings.end)
-        return lambda sigma, schedule: in_sigma_window(sigma, sigma_start, sigma_end)
+        inside = lambda sigma, schedule: in_sigma_window(sigma, sigma_start, sigma_end)  # noqa: E731
+    else:
+        floats = [None, None]  # the sampler's schedule as floats, read once per sampling run
 
-    def by_step(sigma, schedule):
-        if schedule is None:
-            raise SNRToolkitError("Skip Layer Guidance: step-fraction gating needs the sampler's sigmas, which this "
-                                  "sampler did not provide; use gating 'sigma percent'.")
-        return in_step_window(step_index(schedule, sigma), len(schedule) - 1, settings.start, settings.end)
-    return by_step
+        def inside(sigma, schedule):
+            if schedule is None:
+                raise SNRToolkitError("Skip Layer Guidance: step-fraction gating needs the sampler's sigmas, which "
+                                      "this sampler did not provide; use gating 'sigma percent'.")
+            if floats[0] is not schedule:
+                floats[:] = schedule, schedule.tolist()
+            return in_step_window(step_index(floats[1], sigma), len(floats[1]) - 1, settings.start, settings.end)
+    last = [None, False]
+
+    def gate(sigma: torch.Tensor, schedule) -> bool:
+        if sigma is not last[0]:
+            last[:] = sigma, inside(float(sigma.max()), schedule)
+        return last[1]
+    return gate
 
 
 def slg_post_cfg(settings: SLGSettings, gate, fork: ForkState | None):
@@ -112,10 +127,10 @@ def slg_post_cfg(settings: SLGSettings, gate, fork: ForkState | None):
     def post_cfg(args):
         sigma = args["sigma"]
         schedule = args["model_options"].get("transformer_options", {}).get("sample_sigmas")
-        if not gate(float(sigma.max()), schedule):
+        if not gate(sigma, schedule):
             return args["denoised"]
         if fork is not None:
-            tokens = fork.take(float(sigma.max()), args["input"].shape[0])
+            tokens = fork.take(sigma, args["input"].shape[0])
             reason = why_not_forkable(args) or (None if tokens is not None else
                                                 "the cond pass did not run in one piece")
             if reason is None:

@@ -3,8 +3,9 @@
 Blocks before the first skipped one see exactly the same input in the cond pass and in the
 skip pass, so their output is shared: a replace patch on the first skipped block takes the cond
 rows' hidden state there and runs only the blocks after it (not the skipped ones) plus the final
-layer; the post-CFG step turns those tokens into the skip branch's prediction. For SD3.5 Medium (24 blocks, skip 7–9) that is 14 of 24
-blocks for one row, 14/48 of a CFG step, instead of a whole extra pass.
+layer; the post-CFG step turns those tokens into the skip branch's prediction. For SD3.5 Medium
+(24 blocks, skip 7–9) that is 14 of 24 blocks for one row, 14/48 of a CFG step, instead of a whole
+extra pass.
 """
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ class ForkState:
         self.sigma = None
         self.forks = 0
 
-    def take(self, sigma: float, batch: int):
-        """The tokens if exactly one cond pass of this σ and batch size forked, else None."""
+    def take(self, sigma: torch.Tensor, batch: int):
+        """The tokens if exactly one cond pass forked, in this model call (same σ tensor) and batch size,
+        else None."""
         tokens, forked_sigma, forks = self.tokens, self.sigma, self.forks
         self.reset()
-        if forks != 1 or tokens is None or abs(forked_sigma - sigma) > 1e-6 * max(sigma, 1.0):
+        if forks != 1 or tokens is None or forked_sigma is not sigma:
             return None
         return tokens if tokens.shape[0] == batch else None
 
@@ -71,6 +73,15 @@ def run_blocks(diffusion_model, txt, img, vec, options: dict, first: int, skippe
     return diffusion_model.final_layer(img, vec)
 
 
+def park(tokens: torch.Tensor) -> torch.Tensor:
+    """Where the model runs on a CUDA GPU, hold the branch's tokens in pinned host memory until CFG, so
+    the GPU's peak stays the main pass's. Both copies are queued on the stream, with no sync. On the
+    CPU, host memory is the device's memory: nothing to gain, the tokens stay where they are."""
+    if tokens.device.type != "cuda":
+        return tokens
+    return torch.empty(tokens.shape, dtype=tokens.dtype, pin_memory=True).copy_(tokens, non_blocking=True)
+
+
 class _HandOver(dict):
     """A block result that gives each tensor up when read. MMDiT's loop keeps the last replace patch's
     result in a local for all later blocks; a plain dict would pin one extra hidden state there."""
@@ -88,12 +99,12 @@ def fork_patch(state: ForkState, diffusion_model, first: int, skipped, should_fo
         cond_or_uncond = options.get("cond_or_uncond", [])
         sigmas = options.get("sigmas")
         if (0 in cond_or_uncond and sigmas is not None and state.allowed(options.get("sample_sigmas"))
-                and should_fork(float(sigmas.max()), options)):
+                and should_fork(sigmas, options)):
             rows = cond_rows(cond_or_uncond, args["img"].shape[0]).to(args["img"].device)
             branch_options = dict(options, cond_or_uncond=[c for c in cond_or_uncond if c == 0])
-            state.tokens = run_blocks(diffusion_model, args["txt"][rows], args["img"][rows], args["vec"][rows],
-                                      branch_options, first, skipped)
-            state.sigma = float(sigmas.max())
+            state.tokens = park(run_blocks(diffusion_model, args["txt"][rows], args["img"][rows], args["vec"][rows],
+                                           branch_options, first, skipped))
+            state.sigma = sigmas
             state.forks += 1
         return _HandOver(extra["original_block"](args))
     patch.snrt_fork = True
@@ -123,5 +134,5 @@ def why_not_forkable(args) -> str | None:
 def denoised_from_tokens(model, tokens: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """What BaseModel.apply_model returns for these final-layer tokens: unpatchify, crop, calculate_denoised."""
     hw = x.shape[-2:]
-    out = model.diffusion_model.unpatchify(tokens, hw=hw)[:, :, :hw[-2], :hw[-1]]
+    out = model.diffusion_model.unpatchify(tokens.to(x.device, non_blocking=True), hw=hw)[:, :, :hw[-2], :hw[-1]]
     return model.model_sampling.calculate_denoised(sigma, out.float(), x)

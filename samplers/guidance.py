@@ -36,11 +36,11 @@ def in_step_window(step: int, steps: int, start: float, end: float) -> bool:
     return start * steps < step < end * steps
 
 
-def step_index(schedule: torch.Tensor, sigma: float) -> int:
+def step_index(schedule, sigma: float) -> int:
     """Index i of the step whose interval schedule[i] ≥ σ > schedule[i+1] holds σ (a sampler's
-    intermediate evaluations belong to the step they start in)."""
-    at_or_above = (schedule[:-1] >= sigma * (1 - 1e-6)).nonzero()
-    return int(at_or_above.max()) if len(at_or_above) else 0
+    intermediate evaluations belong to the step they start in). `schedule`: floats, first to last."""
+    threshold = sigma * (1 - 1e-6)
+    return max((i for i, value in enumerate(schedule[:-1]) if value >= threshold), default=0)
 
 
 def in_sigma_window(sigma: float, sigma_start: float, sigma_end: float) -> bool:

@@ -41,7 +41,7 @@ def test_sai_window_over_28_steps():
 
 
 def test_step_index_puts_intermediate_sigmas_in_their_step():
-    schedule = torch.tensor([10.0, 5.0, 2.0, 1.0, 0.0])
+    schedule = [10.0, 5.0, 2.0, 1.0, 0.0]
     assert [guidance.step_index(schedule, s) for s in (10.0, 7.0, 5.0, 3.0, 2.0, 1.0, 0.5)] == [0, 0, 1, 1, 2, 3, 3]
 
 
