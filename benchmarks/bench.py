@@ -2,11 +2,13 @@
 
 1. Skip Layer Guidance on a 24-block MMDiT with SD 3.5 Medium's topology (narrowed to run on a CPU):
    per-step time and peak tensor memory of plain CFG, ComfyUI's SkipLayerGuidanceSD3 (same layers and
-   scale), and ours inside and outside the window, as medians of interleaved repeats, as ratios to
-   plain CFG.
+   scale), and ours inside and outside the window, timed in interleaved rounds; a ratio is the median
+   over rounds of the ratio within a round, so the machine's drift cancels. Outside the window all
+   make plain CFG's model calls (checked), so the nodes' own hooks are also timed alone, inside real
+   samples, and compared with ComfyUI's.
 2. Per-sample cost of SNRTScheduler, SNRTVPrediction, SNRTSigmaMaxScale and SNRTPyramidNoise against
-   the ComfyUI node that does the same job, on a tiny SDXL: whole samples (medians of interleaved
-   repeats, which swing by several per cent on a busy CPU), and the same comparison taken apart.
+   the ComfyUI node that does the same job, on a tiny SDXL: whole samples (interleaved rounds as
+   above, which still swing by several per cent on a busy CPU), and the same comparison taken apart.
    Both sides of a pair make as many diffusion-model calls on the same shapes (checked), so a
    sample differs only by the nodes' own work: building the patch, the sigmas, the noise, and the
    model_sampling methods each step calls. That work is timed alone with many repeats, and
@@ -70,9 +72,9 @@ class PeakTensorMemory(TorchDispatchMode):
                 del self.storages[key]
 
 
-def median_times(runs: dict, repeats: int) -> dict:
-    """Median seconds of each run. Runs are interleaved and their order rotates every round, so drift
-    and position in the round hit all alike (one warm-up each)."""
+def timed_rounds(runs: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each run in each of `repeats` rounds. Every round runs each once, in an order that
+    rotates, so drift and position in the round hit all alike (one warm-up each)."""
     for run in runs.values():
         run()
     samples = {name: [] for name in runs}
@@ -80,11 +82,16 @@ def median_times(runs: dict, repeats: int) -> dict:
     for round_index in range(repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            run = runs[name]
             start = time.perf_counter()
-            run()
+            runs[name]()
             samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
+
+
+def paired_ratio(samples: dict[str, list[float]], name: str, base: str) -> float:
+    """Median over rounds of name's time / base's time in the same round: slow drift of the machine
+    (±10% over minutes on a shared VM) cancels within a round."""
+    return statistics.median(a / b for a, b in zip(samples[name], samples[base]))
 
 
 def peak_memory(run) -> int:
@@ -140,12 +147,13 @@ def bench_slg(nodes, tiny_models, args) -> list[dict]:
     outside = ["plain CFG", "ours, outside the window", "ComfyUI SkipLayerGuidanceSD3, outside"]
     calls = [model_calls(runs[name]) for name in outside]
     assert calls[0] == calls[1] == calls[2] and len(calls[0]) == args.steps, "outside the window: plain CFG's calls only"
-    times = median_times(runs, args.repeats)
+    samples = timed_rounds(runs, args.repeats)
+    times = {name: statistics.median(values) for name, values in samples.items()}
     memory = {name: peak_memory(run) for name, run in runs.items()}
     base_t, base_m = times["plain CFG"], memory["plain CFG"]
     rows = [dict(group="SLG per step", name=name, seconds_per_step=times[name] / args.steps,
-                 time_ratio=times[name] / base_t, peak_bytes=memory[name], memory_ratio=memory[name] / base_m)
-            for name in configs]
+                 time_ratio=paired_ratio(samples, name, "plain CFG"), peak_bytes=memory[name],
+                 memory_ratio=memory[name] / base_m) for name in configs]
     hooks = {name: hook_seconds(configs[name], sampler_for=lambda m: sampler(nodes, m, positive, negative, sigmas,
                                                                                latent), samples=args.repeats)
              for name in outside[1:]}
@@ -159,10 +167,10 @@ def bench_slg(nodes, tiny_models, args) -> list[dict]:
 
 def hook_seconds(model, sampler_for, samples: int) -> float:
     """Median seconds per sample spent in the model's own sampling hooks (post-CFG functions, and
-    block replace patches less the block they wrap), timed inside real samples."""
+    block replace patches less the joint blocks they run), timed inside real samples."""
     timed = model.clone()
     options = timed.model_options
-    spent = [0.0]
+    spent, in_blocks = [0.0], [0.0]
 
     def post_cfg(fn):
         def timed_fn(args):
@@ -174,33 +182,41 @@ def hook_seconds(model, sampler_for, samples: int) -> float:
 
     def block_patch(patch):
         def timed_patch(args, extra):
-            inner = [0.0]
-
-            def original_block(block_args):
-                start = time.perf_counter()
-                out = extra["original_block"](block_args)
-                inner[0] += time.perf_counter() - start
-                return out
-            wrapped_extra = dict(extra, original_block=original_block)
+            blocks_before = in_blocks[0]
             start = time.perf_counter()
-            out = patch(args, wrapped_extra)
-            spent[0] += time.perf_counter() - start - inner[0]
+            out = patch(args, extra)
+            spent[0] += time.perf_counter() - start - (in_blocks[0] - blocks_before)
             return out
         timed_patch.__dict__.update(patch.__dict__)
         return timed_patch
+
+    def block_forward(forward):
+        def timed_forward(*args, **kwargs):
+            start = time.perf_counter()
+            out = forward(*args, **kwargs)
+            in_blocks[0] += time.perf_counter() - start
+            return out
+        return timed_forward
 
     options["sampler_post_cfg_function"] = [post_cfg(fn) for fn in options.get("sampler_post_cfg_function", [])]
     transformer_options = options.setdefault("transformer_options", {})
     replace = transformer_options.get("patches_replace", {})
     transformer_options["patches_replace"] = {kind: {key: block_patch(patch) for key, patch in patches.items()}
                                               for kind, patches in replace.items()}
-    run = sampler_for(timed)
-    run()
-    per_sample = []
-    for _ in range(samples):
-        spent[0] = 0.0
+    blocks = timed.model.diffusion_model.joint_blocks
+    for block in blocks:
+        block.forward = block_forward(block.forward)
+    try:
+        run = sampler_for(timed)
         run()
-        per_sample.append(spent[0])
+        per_sample = []
+        for _ in range(samples):
+            spent[0] = 0.0
+            run()
+            per_sample.append(spent[0])
+    finally:
+        for block in blocks:
+            del block.forward  # back to the class's method
     return statistics.median(per_sample)
 
 
@@ -240,10 +256,11 @@ def bench_nodes(nodes, tiny_models, args) -> list[dict]:
     for name, (ours, theirs) in pairs.items():
         calls_ours, calls_theirs = model_calls(ours), model_calls(theirs)
         assert calls_ours == calls_theirs, f"{name}: the two samples call the model differently"
-        times = median_times({"ours": ours, "theirs": theirs}, args.repeats)
+        samples = timed_rounds({"ours": ours, "theirs": theirs}, args.repeats)
+        times = {side: statistics.median(values) for side, values in samples.items()}
         work_ours, work_theirs = work[name]
         rows.append(dict(group="per sample", name=name, seconds_ours=times["ours"], seconds_theirs=times["theirs"],
-                         time_ratio=times["ours"] / times["theirs"], model_calls=len(calls_ours),
+                         time_ratio=paired_ratio(samples, "ours", "theirs"), model_calls=len(calls_ours),
                          work_seconds_ours=work_ours, work_seconds_theirs=work_theirs,
                          work_ratio=(times["theirs"] + work_ours - work_theirs) / times["theirs"]))
     return rows
@@ -344,7 +361,7 @@ def main(argv=None) -> int:
             + (bench_nodes(nodes, tiny_models, args) if args.only != "slg" else []))
     print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']}")
     print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
-          f"{args.steps} euler steps, medians of {args.repeats} interleaved repeats\n")
+          f"{args.steps} euler steps, {args.repeats} interleaved rounds (time ×: median of per-round ratios)\n")
     print(f"{'configuration':44} {'s/step':>9} {'time ×':>8} {'peak MiB':>9} {'mem ×':>7}")
     for row in rows:
         if row["group"] == "SLG per step":
