@@ -1,9 +1,10 @@
 """What each node costs, measured through ComfyUI's real sampler. Run: python3 tests/host.py bench [--quick]
 
 1. Skip Layer Guidance on a 24-block MMDiT with SD 3.5 Medium's topology (narrowed to run on a CPU):
-   per-step time and peak tensor memory of plain CFG, ComfyUI's SkipLayerGuidanceSD3 (same layers and
-   scale), and ours inside and outside the window, timed in interleaved rounds; a ratio is the median
-   over rounds of the ratio within a round, so the machine's drift cancels. Outside the window all
+   per-step time, FLOPs and peak tensor memory of plain CFG, ComfyUI's SkipLayerGuidanceSD3 (same
+   layers and scale), and ours inside and outside the window. Time is taken in interleaved rounds; a
+   ratio is the median over rounds of the ratio within a round (with its quartiles), so the machine's
+   drift cancels. FLOPs (matrix multiplies and attention) are the work itself, exact on any machine. Outside the window all
    make plain CFG's model calls (checked), so the nodes' own hooks are also timed alone, inside real
    samples, and compared with ComfyUI's.
 2. Per-sample cost of SNRTScheduler, SNRTVPrediction, SNRTSigmaMaxScale and SNRTPyramidNoise against
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 from torch.utils._pytree import tree_leaves
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,10 +90,27 @@ def timed_rounds(runs: dict, repeats: int) -> dict[str, list[float]]:
     return samples
 
 
+def round_ratios(samples: dict[str, list[float]], name: str, base: str) -> list[float]:
+    """name's time / base's time within each round: slow drift of the machine cancels in a round."""
+    return [a / b for a, b in zip(samples[name], samples[base])]
+
+
 def paired_ratio(samples: dict[str, list[float]], name: str, base: str) -> float:
-    """Median over rounds of name's time / base's time in the same round: slow drift of the machine
-    (±10% over minutes on a shared VM) cancels within a round."""
-    return statistics.median(a / b for a, b in zip(samples[name], samples[base]))
+    """Median over rounds of the within-round ratio."""
+    return statistics.median(round_ratios(samples, name, base))
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, high
+
+
+def flop_count(run) -> int:
+    """Matrix-multiply and attention FLOPs of one run (torch's FlopCounterMode): the work itself,
+    which unlike time does not move with the machine's load."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
 
 
 def peak_memory(run) -> int:
@@ -150,10 +169,13 @@ def bench_slg(nodes, tiny_models, args) -> list[dict]:
     samples = timed_rounds(runs, args.repeats)
     times = {name: statistics.median(values) for name, values in samples.items()}
     memory = {name: peak_memory(run) for name, run in runs.items()}
-    base_t, base_m = times["plain CFG"], memory["plain CFG"]
+    flops = {name: flop_count(run) for name, run in runs.items()}
+    base_t, base_m, base_f = times["plain CFG"], memory["plain CFG"], flops["plain CFG"]
     rows = [dict(group="SLG per step", name=name, seconds_per_step=times[name] / args.steps,
-                 time_ratio=paired_ratio(samples, name, "plain CFG"), peak_bytes=memory[name],
-                 memory_ratio=memory[name] / base_m) for name in configs]
+                 time_ratio=paired_ratio(samples, name, "plain CFG"),
+                 time_ratio_quartiles=quartiles(round_ratios(samples, name, "plain CFG")),
+                 flops=flops[name], flop_ratio=flops[name] / base_f,
+                 peak_bytes=memory[name], memory_ratio=memory[name] / base_m) for name in configs]
     hooks = {name: hook_seconds(configs[name], sampler_for=lambda m: sampler(nodes, m, positive, negative, sigmas,
                                                                                latent), samples=args.repeats)
              for name in outside[1:]}
@@ -344,7 +366,7 @@ def main(argv=None) -> int:
     parser.add_argument("--latent", type=int, default=32, help="latent side (32 → 256×256 pixels)")
     parser.add_argument("--steps", type=int, default=6, help="sampler steps per SLG run")
     parser.add_argument("--node-steps", type=int, default=20, help="sampler steps per sample in part 2")
-    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per configuration")
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds (each runs every configuration once)")
     parser.add_argument("--only", choices=["slg", "nodes"], help="run one part")
     args = parser.parse_args(argv)
     if args.quick:
@@ -362,11 +384,13 @@ def main(argv=None) -> int:
     print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']}")
     print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
           f"{args.steps} euler steps, {args.repeats} interleaved rounds (time ×: median of per-round ratios)\n")
-    print(f"{'configuration':44} {'s/step':>9} {'time ×':>8} {'peak MiB':>9} {'mem ×':>7}")
+    print(f"{'configuration':38} {'s/step':>7} {'time ×':>7} {'(quartiles)':>13} {'FLOPs ×':>8} {'peak MiB':>9} "
+          f"{'mem ×':>6}")
     for row in rows:
         if row["group"] == "SLG per step":
-            print(f"{row['name']:44} {row['seconds_per_step']:9.4f} {row['time_ratio']:8.3f} "
-                  f"{row['peak_bytes'] / 2**20:9.1f} {row['memory_ratio']:7.3f}")
+            low, high = row["time_ratio_quartiles"]
+            print(f"{row['name']:38} {row['seconds_per_step']:7.3f} {row['time_ratio']:7.3f} {low:6.3f}–{high:<6.3f} "
+                  f"{row['flop_ratio']:8.3f} {row['peak_bytes'] / 2**20:9.1f} {row['memory_ratio']:6.3f}")
     for row in rows:
         if row["group"] == "SLG outside, hook work":
             print(f"\nSLG outside the window, the node's own hooks per step, timed inside real samples: ours "
