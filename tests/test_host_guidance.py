@@ -153,6 +153,21 @@ def test_fast_path_gives_the_plain_paths_result(host, sd35):
     assert torch.allclose(fast, plain, rtol=1e-4, atol=1e-5)
 
 
+def test_fast_path_runs_block_7_as_the_unpatched_model_does(host, sd35, monkeypatch):
+    # ComfyUI's original_block omits use_checkpoint, whose default sends a block through
+    # torch.utils.checkpoint (~0.2 ms a call without gradients); the fork patch must not.
+    import torch.utils.checkpoint
+    real, calls = torch.utils.checkpoint.checkpoint, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", counting)
+    _, recorded, _ = sample_custom(host, slg(host, sd35), steps=10)
+    assert guided(recorded) == [1], "one step inside the window, nine outside"
+    assert calls == []
+
+
 def test_fast_path_falls_back_to_the_plain_pass_for_masked_prompts(host, sd35, caplog):
     mask = torch.zeros(1, 16, 16)
     mask[:, :, :8] = 1.0
