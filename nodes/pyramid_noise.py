@@ -1,17 +1,19 @@
 """Pyramid / offset noise: SNRTPyramidNoise (NOISE), SNRTPyramidNoiseSampler (SAMPLER), SNRTPyramidLatent (LATENT)."""
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
 
-import comfy.sample
-import comfy.samplers
 from comfy_api.latest import io
 
+from ..errors import SNRToolkitError
+from ..internals import require
+from ..internals.ksampler import with_noise_sampler
+from ..internals.model_sampling import is_flow_model
+from ..internals.noise import fix_empty_latent_channels
+from ..internals.scheduler_registry import calculate_sigmas, scheduler_names
 from ..samplers.pyramid_noise import pyramid_noise
-from .model_schedule import SNRToolkitError, is_flow_model
 
 DESCRIPTION_SOURCE = ("Multi-resolution noise (Whitaker 2023; kohya sd-scripts' pyramid_noise_like): white noise plus "
                       "coarser octaves (size / rⁱ, r ∈ [2, 4), weight discountⁱ, bilinear), plus optional offset "
@@ -90,20 +92,9 @@ class SNRTPyramidNoiseSampler(io.ComfyNode):
 
     @classmethod
     def execute(cls, sampler, iterations, discount, offset_strength) -> io.NodeOutput:
-        function = getattr(sampler, "sampler_function", None)
-        if function is None or "noise_sampler" not in inspect.signature(function).parameters:
-            name = getattr(function, "__name__", type(sampler).__name__)
-            raise SNRToolkitError(f"Pyramid Noise Sampler: {name} takes no noise sampler: it is deterministic, or "
-                                  "builds its own (the *_gpu variants). Use an ancestral or SDE sampler such as "
-                                  "euler_ancestral or dpmpp_2m_sde; for the initial noise use 'Pyramid Noise'.")
-
-        def sample(model, x, sigmas, extra_args=None, callback=None, disable=None, **options):
-            seed = (extra_args or {}).get("seed", 0)
-            options["noise_sampler"] = pyramid_noise_sampler(x, seed, iterations, discount, offset_strength)
-            return function(model, x, sigmas, extra_args=extra_args, callback=callback, disable=disable, **options)
-
-        return io.NodeOutput(comfy.samplers.KSAMPLER(sample, extra_options=dict(sampler.extra_options),
-                                                     inpaint_options=dict(sampler.inpaint_options)))
+        return io.NodeOutput(with_noise_sampler(
+            sampler, lambda x, seed: pyramid_noise_sampler(x, seed, iterations, discount, offset_strength),
+            "Pyramid Noise Sampler"))
 
 
 class SNRTPyramidLatent(io.ComfyNode):
@@ -119,7 +110,7 @@ class SNRTPyramidLatent(io.ComfyNode):
             inputs=[
                 io.Model.Input("model", tooltip="The model you sample with (its σ table and latent format)."),
                 io.Latent.Input("latent", tooltip="The clean latent (Empty Latent Image for text-to-image)."),
-                io.Combo.Input("scheduler", options=comfy.samplers.SCHEDULER_NAMES, default="karras",
+                io.Combo.Input("scheduler", options=scheduler_names(), default="karras",
                                tooltip="Same as KSamplerAdvanced's scheduler."),
                 io.Int.Input("steps", default=28, min=1, max=10000, tooltip="Same as KSamplerAdvanced's steps."),
                 io.Int.Input("start_at_step", default=0, min=0, max=10000,
@@ -139,9 +130,10 @@ class SNRTPyramidLatent(io.ComfyNode):
                                   "SamplerCustomAdvanced instead.")
         if start_at_step >= steps:
             raise SNRToolkitError(f"{who}: start_at_step ({start_at_step}) must be below steps ({steps}).")
-        sigmas = comfy.samplers.calculate_sigmas(model_sampling, scheduler, steps)
+        require("noise", who)
+        sigmas = calculate_sigmas(model_sampling, scheduler, steps)
         sigma = float(sigmas[start_at_step])
-        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+        samples = fix_empty_latent_channels(model, latent["samples"])
         noise = pyramid_noise(tuple(samples.shape), seed, iterations, discount, offset_strength,
                               latent.get("batch_index")).to(samples.dtype)
         sigma_max = float(model_sampling.sigma_max)

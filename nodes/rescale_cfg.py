@@ -4,7 +4,8 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from ..samplers.guidance import in_sigma_window, rescale_cfg, rescale_cfg_x0
-from .model_schedule import SNRToolkitError, is_flow_model
+from ..errors import SNRToolkitError
+from ..internals.model_sampling import is_flow_model
 
 
 def rescale_post_cfg(phi: float, sigma_start: float, sigma_end: float, flow: bool):

@@ -6,15 +6,16 @@ from functools import partial
 
 import torch
 
-import comfy.samplers
 from comfy_api.latest import io
 
-from ..schedules.resolution import resolution_factor
+from ..errors import SNRToolkitError
+from ..internals import scheduler_registry
+from ..internals.model_sampling import default_terminal_sigma, read_discrete_schedule
+from ..internals.supported_models import base_side_for
+from ..schedules.resolution import latent_pixel_size, resolution_factor
 from ..schedules.schedule import denoise_total_steps, last_steps, ztsnr_schedule
 from ..schedules.shapes import SHAPES
 from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA
-from .model_schedule import (SNRToolkitError, base_side_for, default_terminal_sigma, latent_pixel_size,
-                             read_discrete_schedule)
 
 log = logging.getLogger("snr_toolkit")
 
@@ -55,13 +56,10 @@ def ksampler_schedule(shape: str, model_sampling, steps: int):
                           schedule.plain_sigmas)
 
 
-def register_ksampler_schedulers() -> None:
-    """Add the ztsnr_* names to ComfyUI's scheduler registry: in place (KSampler.SCHEDULERS is the
-    same list object as SCHEDULER_NAMES and must stay so) and idempotently."""
-    for name, shape in zip(KSAMPLER_SCHEDULER_NAMES, KSAMPLER_SHAPES):
-        comfy.samplers.SCHEDULER_HANDLERS[name] = comfy.samplers.SchedulerHandler(partial(ksampler_schedule, shape))
-        if name not in comfy.samplers.SCHEDULER_NAMES:
-            comfy.samplers.SCHEDULER_NAMES.append(name)
+def register_ksampler_schedulers() -> bool:
+    """Add the ztsnr_* names to ComfyUI's scheduler registry (in place, idempotently)."""
+    return scheduler_registry.register({name: partial(ksampler_schedule, shape)
+                                        for name, shape in zip(KSAMPLER_SCHEDULER_NAMES, KSAMPLER_SHAPES)})
 
 
 class SNRTScheduler(io.ComfyNode):

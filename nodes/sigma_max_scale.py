@@ -5,8 +5,10 @@ import logging
 
 from comfy_api.latest import io
 
-from ..schedules.resolution import resolution_factor
-from .model_schedule import base_side_for, latent_pixel_size, read_discrete_schedule, with_sigma_hi_factor
+from ..internals import require
+from ..internals.model_sampling import read_discrete_schedule, with_sigma_hi_factor
+from ..internals.supported_models import base_side_for
+from ..schedules.resolution import latent_pixel_size, resolution_factor
 
 log = logging.getLogger("snr_toolkit")
 
@@ -42,6 +44,7 @@ class SNRTSigmaMaxScale(io.ComfyNode):
     @classmethod
     def execute(cls, model, width, height, base_side, latent=None) -> io.NodeOutput:
         who = "Scale σ_max by Resolution"
+        require("model_sampling", who)
         model_sampling = model.get_model_object("model_sampling")
         schedule = read_discrete_schedule(model_sampling, who)
         if latent is not None:

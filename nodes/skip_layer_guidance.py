@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 import torch
 
-import comfy.model_patcher
-import comfy.samplers
 from comfy_api.latest import io
 
+from ..errors import SNRToolkitError
+from ..internals import stop_if
+from ..internals.cfg import calc_cond_batch
+from ..internals.mmdit import (ForkState, denoised_from_tokens, fork_patch, fork_problems, has_block_patch,
+                               joint_block_count, protocol_problems, skip_options, why_not_forkable)
 from ..samplers.guidance import in_sigma_window, in_step_window, skip_layer_guidance, step_index
-from .model_schedule import SNRToolkitError
-from .slg_fork import ForkState, denoised_from_tokens, fork_patch, why_not_forkable
 
 log = logging.getLogger("snr_toolkit")
 
@@ -47,18 +48,6 @@ def parse_layers(text: str) -> tuple[int, ...]:
     return tuple(sorted({int(n) for n in re.findall(r"\d+", text)}))
 
 
-def joint_block_count(model, who: str) -> int:
-    """Number of MMDiT joint blocks, or an error naming what the model is instead."""
-    diffusion_model = model.model.diffusion_model
-    blocks = getattr(diffusion_model, "joint_blocks", None)
-    if blocks is None:
-        kind = type(diffusion_model).__name__
-        hint = ("it is a UNet (SD1/SDXL), which has no transformer blocks to skip"
-                if kind == "UNetModel" else f"it is a {kind}; for other DiTs use ComfyUI's SkipLayerGuidanceDiT")
-        raise SNRToolkitError(f"{who}: needs an SD3 / SD3.5 MMDiT model, but {hint}.")
-    return len(blocks)
-
-
 def validate(settings: SLGSettings, depth: int, who: str) -> None:
     if not settings.layers:
         raise SNRToolkitError(f"{who}: no layers given; SD3.5 Medium's reference skips '7, 8, 9'.")
@@ -71,18 +60,6 @@ def validate(settings: SLGSettings, depth: int, who: str) -> None:
                               "would be empty.")
     if not settings.scale > 0:
         raise SNRToolkitError(f"{who}: scale must be above 0 (0 disables SLG: leave the node out instead).")
-
-
-def _identity_block(args, extra):
-    return {"img": args["img"], "txt": args["txt"]}
-
-
-def skip_options(model_options: dict, layers) -> dict:
-    """model_options whose MMDiT replaces each skipped joint block by the identity (the reference's `continue`)."""
-    for layer in layers:
-        model_options = comfy.model_patcher.set_model_options_patch_replace(model_options, _identity_block, "dit",
-                                                                             "double_block", layer)
-    return model_options
 
 
 def make_gate(settings: SLGSettings, model_sampling):
@@ -143,7 +120,7 @@ def slg_post_cfg(settings: SLGSettings, gate, fork: ForkState | None):
         else:
             report("plain path (a full extra cond pass), fast path off")
         options = skip_options(args["model_options"].copy(), settings.layers)
-        (cond_skipped,) = comfy.samplers.calc_cond_batch(args["model"], [args["cond"]], args["input"], sigma, options)
+        (cond_skipped,) = calc_cond_batch(args["model"], [args["cond"]], args["input"], sigma, options)
         return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
     return post_cfg
 
@@ -205,17 +182,24 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
         else:
             raise SNRToolkitError(f"{who}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}, {CUSTOM}.")
         validate(settings, depth, who)
-        patched = model.clone()
+        stop_if(protocol_problems(), who)
+        fork = None
+        if fast_path:
+            reason = ("block %d already has a replace patch from another node" % settings.layers[0]
+                      if has_block_patch(model, settings.layers[0])
+                      else "; ".join(fork_problems(type(model.model.diffusion_model))))
+            if reason:
+                log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s",
+                            who, reason)
+            else:
+                fork = ForkState()
         gate = make_gate(settings, model.get_model_object("model_sampling"))
-        key = ("double_block", settings.layers[0])
-        taken = key in model.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
-        if taken and fast_path:
-            log.info("%s: block %d already has a replace patch from another node; using the plain path", who, key[1])
-        fork = ForkState() if fast_path and not taken else None
+        patched = model.clone()
         if fork is not None:
-            patched.set_model_patch_replace(fork_patch(fork, model.model.diffusion_model, key[1], settings.layers,
+            patched.set_model_patch_replace(fork_patch(fork, model.model.diffusion_model, settings.layers[0],
+                                                       settings.layers,
                                                        lambda sigma, options: gate(sigma, options.get("sample_sigmas"))),
-                                            "dit", *key)
+                                            "dit", "double_block", settings.layers[0])
         patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, gate, fork))
         log.info("%s: preset %s, layers %s, scale %g, %s window %g–%g", who, preset, list(settings.layers),
                  settings.scale, settings.gating, settings.start, settings.end)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 
-import comfy.model_sampling
-import comfy.patcher_extension
 from comfy_api.latest import io
 
+from ..errors import SNRToolkitError
+from ..internals import require
+from ..internals.cfg import WrappersMP
+from ..internals.model_sampling import (PREDICTIONS, detected_prediction, discrete_sampling, is_v_prediction,
+                                        read_discrete_schedule, with_sigma_hi_factor)
 from ..schedules.ztsnr import COMFYUI_TERMINAL_SIGMA, NOVELAI_TERMINAL_SIGMA, zero_terminal_snr_sigmas
-from .model_schedule import SNRToolkitError, read_discrete_schedule, with_sigma_hi_factor
 
 log = logging.getLogger("snr_toolkit")
 
@@ -17,24 +19,6 @@ TERMINAL_SIGMAS = {
     f"ComfyUI ({COMFYUI_TERMINAL_SIGMA:.2f})": COMFYUI_TERMINAL_SIGMA,
 }
 SKIP_CFG_WRAPPER_KEY = "snr_toolkit_skip_cfg_terminal_step"
-_SAMPLING_CLASSES: dict[type, type] = {}
-
-
-def _sampling_class(prediction: type) -> type:
-    """ModelSamplingDiscrete + a prediction type, as ComfyUI's ModelSamplingDiscrete node builds it."""
-    return _SAMPLING_CLASSES.setdefault(prediction, type(
-        f"SNRT{prediction.__name__}Sampling", (comfy.model_sampling.ModelSamplingDiscrete, prediction), {}))
-
-
-def _detected_prediction(model_sampling) -> type:
-    if isinstance(model_sampling, comfy.model_sampling.V_PREDICTION):
-        return comfy.model_sampling.V_PREDICTION
-    if isinstance(model_sampling, comfy.model_sampling.X0):
-        raise SNRToolkitError("V-Prediction / ZTSNR: the model predicts x0 (or is img2img-distilled); "
-                              "choose prediction eps or v_prediction explicitly if that is wrong.")
-    return comfy.model_sampling.EPS
-
-
 def skip_uncond_above(sigma_threshold: float):
     """CALC_COND_BATCH wrapper: above the threshold run the cond pass only and hand it back as the
     uncond too, so CFG returns the conditional prediction (A1111's skip_early_cond idea)."""
@@ -84,12 +68,12 @@ class SNRTVPrediction(io.ComfyNode):
     @classmethod
     def execute(cls, model, prediction, zsnr, terminal_sigma, skip_cfg_on_terminal_step) -> io.NodeOutput:
         who = "V-Prediction / ZTSNR"
+        require("model_sampling", who)
         model_sampling = model.get_model_object("model_sampling")
         schedule = read_discrete_schedule(model_sampling, who)
-        prediction_type = {"auto": None, "v_prediction": comfy.model_sampling.V_PREDICTION,
-                           "eps": comfy.model_sampling.EPS}[prediction] or _detected_prediction(model_sampling)
+        prediction_type = PREDICTIONS.get(prediction) or detected_prediction(model_sampling, who)
         use_zsnr = {"auto": schedule.zsnr, "on": True, "off": False}[zsnr]
-        is_v = issubclass(prediction_type, comfy.model_sampling.V_PREDICTION)
+        is_v = is_v_prediction(prediction_type)
         if use_zsnr and not is_v:
             raise SNRToolkitError(f"{who}: ZTSNR needs v_prediction. At SNR 0 the input holds no signal, so an "
                                   "ε-prediction model's x0 = x − σε is undefined (Lin et al. 2023). Set "
@@ -101,22 +85,17 @@ class SNRTVPrediction(io.ComfyNode):
             log.warning("%s: ZTSNR forced on a v-prediction checkpoint without the 'ztsnr' key. If it was not "
                         "trained with Zero Terminal SNR the image will burn; use zsnr auto/off then.", who)
 
-        sampling = _sampling_class(prediction_type)(model.model.model_config, zsnr=False)
-        table = schedule.plain_sigmas
         terminal = TERMINAL_SIGMAS[terminal_sigma] if use_zsnr else None
-        if use_zsnr:
-            table = zero_terminal_snr_sigmas(table, terminal)
-        sampling.set_sigmas(table.float())
-        sampling.zsnr = use_zsnr
-        sampling.snrt_terminal_sigma = terminal
+        table = zero_terminal_snr_sigmas(schedule.plain_sigmas, terminal) if use_zsnr else schedule.plain_sigmas
+        sampling = discrete_sampling(model.model.model_config, prediction_type, table, use_zsnr, terminal)
         if schedule.sigma_hi_factor != 1.0:
             sampling = with_sigma_hi_factor(sampling, schedule.sigma_hi_factor)
 
         patched = model.clone()
         patched.add_object_patch("model_sampling", sampling)
-        patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY)
+        patched.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY)
         if skip_cfg_on_terminal_step:
-            patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY,
+            patched.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY,
                                          skip_uncond_above(float(table[-2])))
         log.info("%s: %s, zsnr %s%s", who, prediction_type.__name__, use_zsnr,
                  f", terminal σ {terminal:g}" if use_zsnr else "")

@@ -10,6 +10,8 @@ import math
 
 #: The resolution each model family was trained at (pixels per side).
 BASE_SIDE_BY_FAMILY = {"SD1": 512, "SD2": 768, "SDXL": 1024}
+#: SD-family VAEs turn 8×8 pixels into one latent cell.
+LATENT_PIXELS_PER_CELL = 8
 
 
 def canvas_side(width: int | float, height: int | float) -> float:
@@ -29,3 +31,9 @@ def resolution_factor(width: int | float, height: int | float, base_side: int | 
 def scaled_sigma_max(sigma_max: float, width: int | float, height: int | float, base_side: int | float) -> float:
     """σ_max × √(w·h) / base side (NovelAI V3's resolution rule)."""
     return float(sigma_max) * resolution_factor(width, height, base_side)
+
+
+def latent_pixel_size(latent: dict) -> tuple[int, int]:
+    """(width, height) in pixels of a LATENT dict's samples (last two dims are height, width)."""
+    samples = latent["samples"]
+    return samples.shape[-1] * LATENT_PIXELS_PER_CELL, samples.shape[-2] * LATENT_PIXELS_PER_CELL

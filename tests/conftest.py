@@ -1,13 +1,12 @@
 """Shared fixtures.
 
 Pure tests import the pack as `snr_toolkit` with torch alone. Host tests run against the real
-ComfyUI that `tests/host.py` builds (SNRT_COMFYUI): in-process through ComfyUI's own loader,
+ComfyUI that `python3 -m tools test` builds (SNRT_COMFYUI): in-process through ComfyUI's own loader,
 or as a live server over HTTP. They fail, never skip, when the host is missing.
 """
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import subprocess
 import sys
@@ -18,31 +17,19 @@ from pathlib import Path
 
 import pytest
 
+from tools import host
+from tools.pack import load_pack
+
 TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT]  # ComfyUI's `nodes` must win
-sys.path.insert(0, str(TESTS))
-
-import host  # noqa: E402  (tests/host.py: the harness that builds the ComfyUI host)
-
 FIXTURE_PACKS = [TESTS / "fixtures" / "other_scheduler_pack", TESTS / "fixtures" / "snrt_test_models"]
 
-
-def _load_pack_as(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load_pack_as("snr_toolkit")
+load_pack("snr_toolkit")
 
 
 def comfyui_path() -> Path:
     path = os.environ.get("SNRT_COMFYUI")
     if not path:
-        pytest.fail("host tests need the ComfyUI host: run the suite with `python3 tests/host.py test`", pytrace=False)
+        pytest.fail("host tests need the ComfyUI host: run the suite with `python3 -m tools test`", pytrace=False)
     return Path(path)
 
 
@@ -113,7 +100,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> LiveServer:
     comfy_dir = comfyui_path()
-    python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 tests/host.py test`")
+    python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 -m tools test`")
     base = host.make_base_directory(FIXTURE_PACKS)
     port = host.free_port()
     log_path = tmp_path_factory.mktemp("server") / "comfyui.log"
@@ -138,7 +125,7 @@ def live_server(tmp_path_factory) -> LiveServer:
 def public_model_files(live_server) -> None:
     """The public model file names the workflows use, as empty placeholders in the server's models
     folders, so the loaders' lists offer them (these tests check graphs, not weights)."""
-    import build_workflows
+    from tools import build_workflows
     for folder, names in build_workflows.MODEL_FILES.items():
         (live_server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
         for name in names:

@@ -43,7 +43,7 @@ VISIBLE_DIALOGS = """() => Array.from(document.querySelectorAll('.p-dialog'))
 @pytest.fixture(scope="module")
 def editor(live_server, public_model_files):
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `python3 tests/host.py test` installs Debian's chromium", pytrace=False)
+        pytest.fail(f"{CHROMIUM} is missing: `python3 -m tools test` installs Debian's chromium", pytrace=False)
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)

@@ -17,7 +17,7 @@ def host(comfy_host):
 
 @pytest.fixture(scope="module")
 def sd35(host):
-    import tiny_models
+    from tools import tiny_models
     return tiny_models.tiny_sd3_medium(num_blocks=24)
 
 
@@ -189,14 +189,14 @@ def test_fast_path_falls_back_to_the_plain_pass_for_masked_prompts(host, sd35, c
     (dict(preset="custom", layers=""), "comma"),
 ])
 def test_slg_bad_settings_are_named(host, sd35, kwargs, match):
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match=match):
         slg(host, sd35, **kwargs)
 
 
 def test_slg_refuses_a_unet(host):
-    import tiny_models
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    from tools import tiny_models
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="UNet"):
         slg(host, tiny_models.tiny_sdxl())
 
@@ -220,8 +220,7 @@ def independent_rescale(step, guided, phi, space):
 
 @pytest.mark.parametrize("kind", ["v", "eps"])
 def test_rescale_cfg_equals_the_formula_in_v_space(host, kind):
-    import tiny_models
-    # Larger weights and prompts than elsewhere, so cond and uncond differ enough for the rescale to show.
+    from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=kind == "v", ztsnr=kind == "v", weight_std=0.1)
     rescaled = host.node("SNRTRescaleCFG").execute(model, 0.7, 0.0, 1.0)[0]
     cond = tiny_models.sdxl_conditioning(seed=1, std=30.0)
@@ -236,7 +235,7 @@ def test_rescale_cfg_equals_the_formula_in_v_space(host, kind):
 
 
 def test_rescale_window_leaves_other_steps_alone(host):
-    import tiny_models
+    from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
     model_sampling = model.get_model_object("model_sampling")
     rescaled = host.node("SNRTRescaleCFG").execute(model, 0.7, 0.5, 1.0)[0]
@@ -295,7 +294,7 @@ def test_wrapped_sampler_calls_the_pyramid_noise_sampler(host, sd35, monkeypatch
 
 
 def test_wrapping_a_deterministic_sampler_is_refused(host):
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="euler_ancestral or dpmpp_2m_sde"):
         host.node("SNRTPyramidNoiseSampler").execute(host.node("KSamplerSelect").execute("euler")[0], 6, 0.3, 0.0)
 
@@ -307,7 +306,7 @@ def pyramid_latent(host, model, latent, scheduler="karras", steps=6, start=0, se
 @pytest.mark.parametrize("start", [0, 3])
 def test_pyramid_latent_is_latent_plus_scaled_noise(host, start):
     import comfy.samplers
-    import tiny_models
+    from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
     clean = torch.randn(2, 4, 16, 16) * 0.3
     out = pyramid_latent(host, model, {"samples": clean}, start=start)["samples"]
@@ -320,7 +319,7 @@ def test_pyramid_latent_is_latent_plus_scaled_noise(host, start):
 
 
 def test_pyramid_latent_with_ksampler_advanced_equals_pyramid_noise_with_sampler_custom(host):
-    import tiny_models
+    from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=True, ztsnr=True)
     cond, neg = tiny_models.sdxl_conditioning(1), tiny_models.sdxl_conditioning(2)
     empty = {"samples": torch.zeros(1, 4, 16, 16)}
@@ -341,8 +340,8 @@ def test_pyramid_latent_with_ksampler_advanced_equals_pyramid_noise_with_sampler
 
 
 def test_pyramid_latent_refuses_flow_models_and_impossible_steps(host, sd35):
-    import tiny_models
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    from tools import tiny_models
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="SamplerCustomAdvanced"):
         pyramid_latent(host, sd35, {"samples": torch.zeros(1, 16, 8, 8)}, scheduler="simple")
     with pytest.raises(error, match="start_at_step"):

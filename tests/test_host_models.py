@@ -20,13 +20,13 @@ def host(comfy_host):
 
 @pytest.fixture()
 def noob(host):
-    import tiny_models
+    from tools import tiny_models
     return tiny_models.tiny_sdxl(v_pred=True, ztsnr=True)
 
 
 @pytest.fixture()
 def plain_sdxl(host):
-    import tiny_models
+    from tools import tiny_models
     return tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
 
 
@@ -70,7 +70,7 @@ def recording(model):
 
 
 def ksample(host, model, sampler="euler", scheduler="karras", steps=6, cfg=5.0, size=16):
-    import tiny_models
+    from tools import tiny_models
     cond = tiny_models.sdxl_conditioning()
     latent = {"samples": torch.zeros(1, 4, size, size)}
     return host.nodes.KSampler().sample(model, 7, steps, cfg, sampler, scheduler, cond, cond, latent)[0]["samples"]
@@ -120,8 +120,8 @@ def test_on_a_ztsnr_model_only_the_ztsnr_sigma_hi_scales(host, noob):
 
 
 def test_scale_refuses_flow_models_and_non_positive_sizes(host, plain_sdxl):
-    import tiny_models
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    from tools import tiny_models
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="flow-matching.*shift"):
         scale(host, tiny_models.tiny_sd3_medium(num_blocks=2), 2048, 2048)
     with pytest.raises(ValueError, match="positive"):
@@ -149,7 +149,7 @@ def test_auto_keeps_what_the_loader_detected(host, noob, caplog):
 
 def test_forcing_ztsnr_on_a_v_pred_checkpoint_without_the_key_warns(host, caplog):
     import comfy.model_sampling
-    import tiny_models
+    from tools import tiny_models
     vpred_only = tiny_models.tiny_sdxl(v_pred=True, ztsnr=False)
     with caplog.at_level(logging.WARNING):
         patched = v_prediction(host, vpred_only, zsnr="on", terminal="NovelAI (20000)")
@@ -164,7 +164,7 @@ def test_forcing_ztsnr_on_a_v_pred_checkpoint_without_the_key_warns(host, caplog
 @pytest.mark.parametrize("sigma", [20000.0, 2254.0, 3.0, 0.1])
 def test_v_prediction_denoised_formula_on_an_eps_checkpoint_switched_to_v(host, plain_sdxl, sigma):
     import comfy.model_management
-    import tiny_models
+    from tools import tiny_models
     before = snapshot(plain_sdxl)
     patched = v_prediction(host, plain_sdxl, prediction="v_prediction", zsnr="on", terminal="NovelAI (20000)")
     assert_unchanged(plain_sdxl, before)
@@ -191,8 +191,8 @@ def test_v_prediction_denoised_formula_on_an_eps_checkpoint_switched_to_v(host, 
 
 
 def test_v_prediction_errors_name_the_fix(host, plain_sdxl, noob):
-    import tiny_models
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    from tools import tiny_models
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="ZTSNR needs v_prediction"):
         v_prediction(host, plain_sdxl, prediction="eps", zsnr="on")
     with pytest.raises(error, match="skip_cfg_on_terminal_step needs ZTSNR"):
@@ -236,7 +236,7 @@ def test_ksampler_node_from_infinite_noise_is_finite_fp32(host, noob, sampler):
 
 @pytest.mark.parametrize("sampler", ["euler", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"])
 def test_sampler_custom_advanced_with_the_scheduler_node_is_finite_fp32(host, noob, sampler):
-    import tiny_models
+    from tools import tiny_models
     model, calls = recording(noob)
     sigmas = host.node("SNRTScheduler").execute(model, 6, "karras", "infinite (20000)", PLAIN_SIGMA_MAX, 1.0, None)[0]
     cond = tiny_models.sdxl_conditioning()

@@ -17,13 +17,13 @@ def host(comfy_host):
 @pytest.fixture(scope="module")
 def noob(host):
     """A NoobAI-XL-style model: SDXL with the checkpoint's v_pred and ztsnr marker keys."""
-    import tiny_models
+    from tools import tiny_models
     return tiny_models.tiny_sdxl(v_pred=True, ztsnr=True)
 
 
 @pytest.fixture(scope="module")
 def plain_sdxl(host):
-    import tiny_models
+    from tools import tiny_models
     return tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
 
 
@@ -162,7 +162,7 @@ def test_latent_scales_sigma_hi_by_canvas_side(host, noob):
 
 
 def test_terminal_modes_refuse_a_model_not_trained_for_ztsnr(host, plain_sdxl):
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="not Zero Terminal SNR"):
         scheduler_node(host, plain_sdxl, terminal="infinite (20000)")
     import comfy.samplers
@@ -171,8 +171,8 @@ def test_terminal_modes_refuse_a_model_not_trained_for_ztsnr(host, plain_sdxl):
 
 
 def test_scheduler_refuses_flow_models_and_zero_steps(host, noob):
-    import tiny_models
-    error = host.pack_module("nodes.model_schedule").SNRToolkitError
+    from tools import tiny_models
+    error = host.pack_module("errors").SNRToolkitError
     with pytest.raises(error, match="flow-matching"):
         scheduler_node(host, tiny_models.tiny_sd3_medium(num_blocks=2), terminal="none")
     with pytest.raises(ValueError, match="steps must be"):

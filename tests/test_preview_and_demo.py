@@ -111,7 +111,7 @@ def test_every_locale_covers_every_node_input_and_output(live_server):
 
 
 def test_demo_quick_run_shows_the_truncated_schedule_losing_black_and_white(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "demo" / "run_demo.py"), "--quick", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, env=dict(os.environ), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "samples.png").stat().st_size > 10_000

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import build_workflows
-import workflow_tools
+from tools import build_workflows
+from tools import workflow_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -35,7 +35,7 @@ EXPECTED_SIZES = {
 @pytest.fixture(scope="module")
 def tiny_files(live_server, comfy_host):
     """Tiny checkpoints under the names the workflows use, in the server's (temporary) models folder."""
-    import tiny_checkpoints  # imports comfy: needs the in-process host
+    from tools import tiny_checkpoints
     models = live_server.base / "models"
     tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.NOOB, "sdxl", seed=1,
                                       v_pred=True, ztsnr=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import build_workflows
-import workflow_tools
+from tools import build_workflows
+from tools import workflow_tools
 
 WORKFLOWS = sorted((Path(__file__).resolve().parent.parent / "workflows").glob("*.json"))
 
@@ -38,7 +38,7 @@ def test_bundled_workflow_validates_against_the_server(object_info, path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_bundled_workflow_is_what_the_builder_makes(object_info, path):
     built = build_workflows.build_all(object_info)[path.stem]
-    assert build_workflows.render(built) == path.read_text(), "run `python3 tests/host.py workflows`"
+    assert build_workflows.render(built) == path.read_text(), "run `python3 -m tools workflows`"
 
 
 def test_templates_endpoint_lists_the_workflows_under_the_pack(live_server):

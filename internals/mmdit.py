@@ -1,17 +1,110 @@
-"""Fast Skip Layer Guidance: fork the skip branch off the cond pass instead of a full extra pass.
+"""Door to ComfyUI's MMDiT (comfy/ldm/modules/diffusionmodules/mmdit.py): the joint-block loop,
+its "dit" replace patches, and the SLG fork that copies that loop.
 
-Blocks before the first skipped one see exactly the same input in the cond pass and in the
-skip pass, so their output is shared: a replace patch on the first skipped block takes the cond
-rows' hidden state there and runs only the blocks after it (not the skipped ones) plus the final
-layer; the post-CFG step turns those tokens into the skip branch's prediction. For SD3.5 Medium
-(24 blocks, skip 7–9) that is 14 of 24 blocks for one row, 14/48 of a CFG step, instead of a whole
+Fast Skip Layer Guidance forks the skip branch off the cond pass instead of a full extra pass.
+Blocks before the first skipped one see exactly the same input in the cond pass and in the skip
+pass, so their output is shared: a replace patch on the first skipped block takes the cond rows'
+hidden state there and runs only the blocks after it (not the skipped ones) plus the final layer;
+the post-CFG step turns those tokens into the skip branch's prediction. For SD3.5 Medium (24
+blocks, skip 7–9) that is 14 of 24 blocks for one row, 14/48 of a CFG step, instead of a whole
 extra pass.
+
+The fork re-runs MMDiT's block loop and output mapping, so it is exact only while ComfyUI's own
+loop is the one it copies. `fork_problems` checks that on the running model's class (source
+fingerprints of the functions copied, plus the replace-patch protocol); when anything differs the
+node takes the plain extra pass, which needs nothing but the replace-patch protocol.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import textwrap
+
 import torch
 
-import comfy.patcher_extension
+import comfy.ldm.modules.diffusionmodules.mmdit as comfy_mmdit
+import comfy.model_patcher
+
+from ..errors import SNRToolkitError
+from .cfg import WrappersMP, model_wrappers
+
+#: sha256 of the MMDiT functions the fork copies (forward_core_with_concat, each forward down the
+#: class chain, unpatchify), as in the ComfyUI releases where fork == plain pass was tested.
+VERIFIED_LOOP_FINGERPRINTS = {
+    "542d03a8": "ComfyUI 0.3.75 – 0.33.0",
+}
+
+
+def loop_fingerprint(cls: type) -> str:
+    """A short hash of the source of every function of `cls` that the fork mirrors."""
+    functions = [cls.forward_core_with_concat, cls.unpatchify]
+    functions += [klass.__dict__["forward"] for klass in cls.__mro__
+                  if "forward" in klass.__dict__ and issubclass(klass, comfy_mmdit.MMDiT)]
+    digest = hashlib.sha256()
+    for function in functions:
+        digest.update(textwrap.dedent(inspect.getsource(function)).encode())
+    return digest.hexdigest()[:8]
+
+
+def fork_problems(cls: type = comfy_mmdit.OpenAISignatureMMDITWrapper) -> list[str]:
+    """Why the fork would not equal the plain pass on models of class `cls` (empty: it would)."""
+    if not issubclass(cls, comfy_mmdit.MMDiT):
+        return [f"the model class {cls.__name__} is not ComfyUI's MMDiT"]
+    try:
+        fingerprint = loop_fingerprint(cls)
+    except (AttributeError, OSError, TypeError) as error:
+        return [f"MMDiT's block loop cannot be read ({error})"]
+    if fingerprint not in VERIFIED_LOOP_FINGERPRINTS:
+        return [f"MMDiT's block loop or output mapping (forward_core_with_concat / forward / unpatchify, "
+                f"fingerprint {fingerprint}) differs from the verified ones ({', '.join(VERIFIED_LOOP_FINGERPRINTS)})"]
+    return []
+
+
+def protocol_problems() -> list[str]:
+    """The replace-patch protocol the plain SLG path needs."""
+    found = []
+    if not hasattr(comfy.model_patcher, "set_model_options_patch_replace"):
+        found.append("comfy.model_patcher.set_model_options_patch_replace is gone (SLG's layer skip uses it)")
+    source = inspect.getsource(comfy_mmdit.MMDiT.forward_core_with_concat)
+    for needle in ('patches_replace.get("dit"', '("double_block", i)', '"original_block"'):
+        if needle not in source:
+            found.append(f"MMDiT's block loop no longer reads {needle} (SLG's \"dit\" double_block replace patches)")
+    return found
+
+
+def contract_problems() -> list[str]:
+    """The replace-patch protocol, and the loop the fork copies."""
+    return protocol_problems() + fork_problems()
+
+
+def joint_block_count(model, who: str) -> int:
+    """Number of MMDiT joint blocks, or an error naming what the model is instead."""
+    diffusion_model = model.model.diffusion_model
+    blocks = getattr(diffusion_model, "joint_blocks", None)
+    if blocks is None:
+        kind = type(diffusion_model).__name__
+        hint = ("it is a UNet (SD1/SDXL), which has no transformer blocks to skip"
+                if kind == "UNetModel" else f"it is a {kind}; for other DiTs use ComfyUI's SkipLayerGuidanceDiT")
+        raise SNRToolkitError(f"{who}: needs an SD3 / SD3.5 MMDiT model, but {hint}.")
+    return len(blocks)
+
+
+def _identity_block(args, extra):
+    return {"img": args["img"], "txt": args["txt"]}
+
+
+def skip_options(model_options: dict, layers) -> dict:
+    """model_options whose MMDiT replaces each skipped joint block by the identity (the reference's `continue`)."""
+    for layer in layers:
+        model_options = comfy.model_patcher.set_model_options_patch_replace(model_options, _identity_block, "dit",
+                                                                             "double_block", layer)
+    return model_options
+
+
+def has_block_patch(model, layer: int) -> bool:
+    """Whether another node already replaced this joint block."""
+    replace = model.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+    return ("double_block", layer) in replace
 
 
 class ForkState:
@@ -133,9 +226,7 @@ def why_not_forkable(args) -> str | None:
     options = args["model_options"]
     if "model_function_wrapper" in options:
         return "a model function wrapper is installed"
-    wrappers = options.get("transformer_options", {}).get("wrappers", {})
-    if any(wrappers.get(kind) for kind in (comfy.patcher_extension.WrappersMP.APPLY_MODEL,
-                                           comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL)):
+    if model_wrappers(options, WrappersMP.APPLY_MODEL, WrappersMP.DIFFUSION_MODEL):
         return "an apply-model / diffusion-model wrapper is installed"
     return None
 

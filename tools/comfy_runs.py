@@ -10,11 +10,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import host  # noqa: E402
+from tools import host
 
-from ideal_model import GaussianMixture, mode_means  # noqa: E402
+from tools.ideal_model import GaussianMixture, mode_means  # noqa: E402
 
 LATENT_CHANNELS = 4
 PIXELS_PER_CELL = 8
@@ -34,7 +32,7 @@ def mixture_for(pixels: int, contrast: float = 0.5, spread: float = 0.5) -> Gaus
 
 def ideal_sdxl(mixture: GaussianMixture, ztsnr: bool):
     """An SDXL ModelPatcher (v-pred + ZTSNR as NoobAI-style files, or plain eps) that denoises exactly."""
-    import tiny_models
+    from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=ztsnr, ztsnr=ztsnr)
     model.set_model_unet_function_wrapper(lambda apply_model, args: mixture.denoise(args["input"], args["timestep"]))
     return model
@@ -54,7 +52,7 @@ class Runner:
         return self.node["SNRTSigmaMaxScale"].execute(model, pixels, pixels, 0, None)[0]
 
     def sample(self, model, sigmas, batch: int, pixels: int, seed: int = 0, sampler: str = "dpmpp_2m"):
-        import tiny_models
+        from tools import tiny_models
         side = pixels // PIXELS_PER_CELL
         conditioning = tiny_models.sdxl_conditioning(1)
         guider = self.node["CFGGuider"].execute(model, conditioning, conditioning, 1.0)[0]

@@ -1,6 +1,6 @@
 """The demo: what ZTSNR, the terminal step and σ_max scaling do, on a perfect diffusion model.
 
-Run: python3 tests/host.py demo [--quick] [--out DIR]
+Run: python3 -m tools demo [--quick] [--out DIR]
 
 The model is the exact denoiser of a six-mode Gaussian mixture (ideal_model.py: black, white, grey
 and three large shapes, equally likely), inside a real ComfyUI SDXL model object and sampled by
@@ -18,11 +18,10 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-DEMO = Path(__file__).resolve().parent
-sys.path.insert(0, str(DEMO))
+from tools.host import PACK_ROOT
 
-import comfy_runs  # noqa: E402
-import ideal_model  # noqa: E402
+from tools import comfy_runs
+from tools import ideal_model
 
 
 def to_rgb(latents: torch.Tensor, contrast: float = 0.5) -> torch.Tensor:
@@ -48,7 +47,8 @@ def grid_image(rows: list[tuple[str, torch.Tensor]], columns: int, cell: int = 6
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller canvases and batches (for the test suite)")
-    parser.add_argument("--out", type=Path, default=DEMO / "out", help="where the PNGs go (default demo/out)")
+    parser.add_argument("--out", type=Path, default=PACK_ROOT / "artifacts" / "demo",
+                        help="where the PNGs go (default artifacts/demo)")
     parser.add_argument("--steps", type=int, default=28)
     args = parser.parse_args(argv)
     resolutions = [256, 512] if args.quick else [1024, 2048]

@@ -1,0 +1,53 @@
+"""SNR Toolkit's developer command line (stdlib only: a bare `python3` starts it).
+
+    python3 -m tools test [pytest args]   the whole suite on the host (installs what it needs first,
+                                          Debian's chromium for the browser test included)
+    python3 -m tools demo [--quick]       the pack's demo on its embedded default (the ideal model)
+    python3 -m tools bench [--quick] [--only slg|nodes]   what each node costs (tools/bench.py)
+    python3 -m tools quality [--quick]    schedule quality on the ideal model (tools/schedule_quality.py)
+    python3 -m tools workflows            rebuild workflows/*.json (tools/build_workflows.py)
+    python3 -m tools serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
+    python3 -m tools setup                only build the host; prints where it is
+
+The host is ComfyUI 0.3.75 unless COMFYUI_PATH names another ComfyUI (a checkout or a source
+archive), e.g. `COMFYUI_PATH=~/ComfyUI python3 -m tools test`.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from . import host
+
+#: command → the module the host venv runs (from the repository root, so `tools` imports as a package).
+MODULES = {"demo": "tools.demo", "bench": "tools.bench", "quality": "tools.schedule_quality",
+           "workflows": "tools.build_workflows"}
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "test"
+    if command not in {"test", "serve", "setup", *MODULES}:
+        sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, workflows, serve or setup")
+    comfy, python = host.setup()
+    version = host.comfyui_version(comfy)
+    env = host.host_environment(comfy, python)
+    host.log(f"ComfyUI {version} at {comfy}")
+    if command == "setup":
+        print(f"ComfyUI {version}: {comfy}\npython: {python}")
+        return 0
+    if command == "test":
+        host.ensure_chromium()
+        cmd = [str(python), "-m", "pytest", "-ra", *argv[1:]]  # testpaths in pyproject.toml
+    elif command == "serve":
+        return host.serve(comfy, python, env, int(argv[argv.index("--port") + 1]) if "--port" in argv else None)
+    else:
+        cmd = [str(python), "-m", MODULES[command], *argv[1:]]
+    host.log("$ " + " ".join(cmd))
+    code = subprocess.call(cmd, cwd=host.PACK_ROOT, env=env)
+    if command == "test":
+        host.log(f"suite on ComfyUI {version}: exit {code}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
