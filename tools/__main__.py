@@ -6,6 +6,9 @@
     python3 -m tools bench [--quick] [--only slg|nodes]   what each node costs (tools/bench.py)
     python3 -m tools quality [--quick]    schedule quality on the ideal model (tools/schedule_quality.py)
     python3 -m tools workflows            rebuild workflows/*.json (tools/build_workflows.py)
+    python3 -m tools samplers [--quick]   every KSampler sampler on the ideal model (tools/sampler_survey.py)
+    python3 -m tools spectrum             pyramid-noise spectrum picture (tools/noise_spectrum.py)
+    python3 -m tools locales              regenerate locales/en from the node schemas (tools/locales.py)
     python3 -m tools serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
     python3 -m tools setup                only build the host; prints where it is
 
@@ -21,13 +24,14 @@ from . import host
 
 #: command → the module the host venv runs (from the repository root, so `tools` imports as a package).
 MODULES = {"demo": "tools.demo", "bench": "tools.bench", "quality": "tools.schedule_quality",
-           "workflows": "tools.build_workflows"}
+           "workflows": "tools.build_workflows", "samplers": "tools.sampler_survey",
+           "spectrum": "tools.noise_spectrum", "locales": "tools.locales"}
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "test"
     if command not in {"test", "serve", "setup", *MODULES}:
-        sys.exit(f"unknown command {command!r}; use test, demo, bench, quality, workflows, serve or setup")
+        sys.exit(f"unknown command {command!r}; use test, serve, setup or one of {', '.join(MODULES)}")
     comfy, python = host.setup()
     version = host.comfyui_version(comfy)
     env = host.host_environment(comfy, python)
