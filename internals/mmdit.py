@@ -9,8 +9,11 @@ the post-CFG step turns those tokens into the skip branch's prediction. For SD3.
 blocks, skip 7–9) that is 14 of 24 blocks for one row, 14/48 of a CFG step, instead of a whole
 extra pass.
 
-The fork re-runs MMDiT's block loop and output mapping, so it is exact only while ComfyUI's own
-loop is the one it copies. `fork_problems` checks that on the running model's class (source
+Assumptions: MMDiT's loop calls a "dit" ("double_block", i) replace patch with {img, txt, vec,
+transformer_options} and {original_block}, and takes its "txt"/"img" back (the plain path's layer
+skip); and, for the fork, the loop and output mapping are the ones it copies. The fork re-runs
+MMDiT's block loop and output mapping, so it is exact only while ComfyUI's own loop is the one it
+copies. `fork_problems` checks that on the running model's class (source
 fingerprints of the functions copied, plus the replace-patch protocol); when anything differs the
 node takes the plain extra pass, which needs nothing but the replace-patch protocol.
 """
@@ -65,7 +68,10 @@ def protocol_problems() -> list[str]:
     found = []
     if not hasattr(comfy.model_patcher, "set_model_options_patch_replace"):
         found.append("comfy.model_patcher.set_model_options_patch_replace is gone (SLG's layer skip uses it)")
-    source = inspect.getsource(comfy_mmdit.MMDiT.forward_core_with_concat)
+    try:
+        source = inspect.getsource(comfy_mmdit.MMDiT.forward_core_with_concat)
+    except (AttributeError, OSError, TypeError) as error:
+        return found + [f"MMDiT's block loop cannot be read ({error})"]
     for needle in ('patches_replace.get("dit"', '("double_block", i)', '"original_block"'):
         if needle not in source:
             found.append(f"MMDiT's block loop no longer reads {needle} (SLG's \"dit\" double_block replace patches)")
