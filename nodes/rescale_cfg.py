@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..samplers.guidance import in_sigma_window, rescale_cfg, rescale_cfg_x0
 from ..errors import SNRToolkitError
 from ..internals.model_sampling import is_flow_model
+from ..samplers.guidance import in_sigma_window, rescale_cfg, rescale_cfg_x0
+from .schema import advanced, schema
 
 
 def rescale_post_cfg(phi: float, sigma_start: float, sigma_end: float, flow: bool):
@@ -25,7 +26,8 @@ def rescale_post_cfg(phi: float, sigma_start: float, sigma_end: float, flow: boo
 class SNRTRescaleCFG(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=["cfg rescale", "rescale cfg", "guidance rescale", "v-pred overexposure"],
             node_id="SNRTRescaleCFG",
             display_name="Rescale CFG",
             category="advanced/guidance",
@@ -39,9 +41,9 @@ class SNRTRescaleCFG(io.ComfyNode):
                 io.Model.Input("model", tooltip="Any model ComfyUI samples with CFG. Not mutated."),
                 io.Float.Input("multiplier", default=0.7, min=0.0, max=1.0, step=0.01,
                                tooltip="φ: 0 = plain CFG, 1 = fully rescaled; Lin et al. use 0.7."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                io.Float.Input("start_percent", **advanced(), default=0.0, min=0.0, max=1.0, step=0.001,
                                tooltip="Rescale from this point of the schedule (0 = the first step)."),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                io.Float.Input("end_percent", **advanced(), default=1.0, min=0.0, max=1.0, step=0.001,
                                tooltip="… up to this point (1 = the last step); above start_percent."),
             ],
             outputs=[io.Model.Output(tooltip="A clone with the rescale appended to its post-CFG steps.")],

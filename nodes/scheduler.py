@@ -16,6 +16,7 @@ from ..schedules.resolution import latent_pixel_size, resolution_factor
 from ..schedules.schedule import denoise_total_steps, last_steps, ztsnr_schedule
 from ..schedules.shapes import SHAPES
 from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA
+from .schema import advanced, schema
 
 log = logging.getLogger("snr_toolkit")
 
@@ -65,7 +66,8 @@ def register_ksampler_schedulers() -> bool:
 class SNRTScheduler(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=["ztsnr", "zero terminal snr", "noobai", "v-pred scheduler", "novelai"],
             node_id="SNRTScheduler",
             display_name="ZTSNR Scheduler",
             category="sampling/custom_sampling/schedulers",
@@ -87,7 +89,7 @@ class SNRTScheduler(io.ComfyNode):
                                tooltip="First sigma. 'infinite (20000)': NovelAI's practical ∞. 'model': the "
                                "model's own terminal σ (4518.76 for ComfyUI's ZTSNR pin). 'none': no terminal "
                                "step, start at σ_hi (any discrete model)."),
-                io.Float.Input("sigma_hi_base", default=DEFAULT_SIGMA_HI_BASE, min=0.01, max=10000.0, step=0.1,
+                io.Float.Input("sigma_hi_base", **advanced(), default=DEFAULT_SIGMA_HI_BASE, min=0.01, max=10000.0, step=0.1,
                                round=False, tooltip="σ_hi at the model's training resolution, where the shape "
                                "starts after the terminal step. Higher spends more steps on composition and mean "
                                "colour, lower on detail; 14.6146 is SD/SDXL's plain σ_max. The default 400 was "

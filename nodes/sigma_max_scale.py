@@ -9,6 +9,7 @@ from ..internals import require
 from ..internals.model_sampling import read_discrete_schedule, with_sigma_hi_factor
 from ..internals.supported_models import base_side_for
 from ..schedules.resolution import latent_pixel_size, resolution_factor
+from .schema import advanced, schema
 
 log = logging.getLogger("snr_toolkit")
 
@@ -16,7 +17,8 @@ log = logging.getLogger("snr_toolkit")
 class SNRTSigmaMaxScale(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=["sigma max", "resolution", "hires", "novelai"],
             node_id="SNRTSigmaMaxScale",
             display_name="Scale σ_max by Resolution",
             category="advanced/model",
@@ -32,7 +34,7 @@ class SNRTSigmaMaxScale(io.ComfyNode):
                              tooltip="Canvas width in pixels (ignored when a latent is connected)."),
                 io.Int.Input("height", default=1024, min=1, max=16384, step=8,
                              tooltip="Canvas height in pixels (ignored when a latent is connected)."),
-                io.Int.Input("base_side", default=0, min=0, max=16384, step=8,
+                io.Int.Input("base_side", **advanced(), default=0, min=0, max=16384, step=8,
                              tooltip="Training resolution side in pixels; 0 = by model family (SD1 512, SD2 768, "
                              "SDXL 1024)."),
                 io.Latent.Input("latent", optional=True,

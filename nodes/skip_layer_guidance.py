@@ -15,6 +15,7 @@ from ..internals.cfg import calc_cond_batch
 from ..internals.mmdit import (ForkState, denoised_from_tokens, fork_patch, fork_problems, has_block_patch,
                                joint_block_count, protocol_problems, skip_options, why_not_forkable)
 from ..samplers.guidance import in_sigma_window, in_step_window, skip_layer_guidance, step_index
+from .schema import advanced, schema
 
 log = logging.getLogger("snr_toolkit")
 
@@ -129,7 +130,8 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
     @classmethod
     def define_schema(cls):
         sai = PRESETS["SAI reference"]
-        return io.Schema(
+        return schema(
+            search_aliases=["slg", "skip layer guidance", "sd3.5", "stability"],
             node_id="SNRTSkipLayerGuidance",
             display_name="Skip Layer Guidance (SD3.5)",
             category="advanced/guidance",
@@ -145,20 +147,20 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                                tooltip="SAI reference: layers 7,8,9, scale 2.5, steps with 0.01 < i/N < 0.20 (SD3.5 "
                                "Medium; SAI pairs it with cfg 4, dpmpp_2m, shift 3). diffusers: scale 2.8, same "
                                "window. ComfyUI: scale 3.0, sigma percent 0.01–0.15. custom: the widgets below."),
-                io.String.Input("layers", default=", ".join(map(str, sai.layers)),
+                io.String.Input("layers", **advanced(), default=", ".join(map(str, sai.layers)),
                                 tooltip="Joint blocks to skip, comma separated (custom only). SD3.5 Medium has 24 "
                                 "(0–23)."),
-                io.Float.Input("scale", default=sai.scale, min=0.0, max=10.0, step=0.05,
+                io.Float.Input("scale", **advanced(), default=sai.scale, min=0.0, max=10.0, step=0.05,
                                tooltip="SLG strength (custom only)."),
-                io.Float.Input("start", default=sai.start, min=0.0, max=1.0, step=0.001,
+                io.Float.Input("start", **advanced(), default=sai.start, min=0.0, max=1.0, step=0.001,
                                tooltip="Window start (custom only): a step fraction i/N, or a sigma percent."),
-                io.Float.Input("end", default=sai.end, min=0.0, max=1.0, step=0.001,
+                io.Float.Input("end", **advanced(), default=sai.end, min=0.0, max=1.0, step=0.001,
                                tooltip="Window end (custom only), above start."),
-                io.Combo.Input("gating", options=[GATE_STEPS, GATE_SIGMA], default=GATE_STEPS,
+                io.Combo.Input("gating", **advanced(), options=[GATE_STEPS, GATE_SIGMA], default=GATE_STEPS,
                                tooltip="step fraction: step i of N is guided when start·N < i < end·N (SAI, "
                                "diffusers). sigma percent: σ between the model's σ at start and end percent "
                                "(ComfyUI). Custom only."),
-                io.Boolean.Input("fast_path", default=True, optional=True,
+                io.Boolean.Input("fast_path", **advanced(), default=True, optional=True,
                                  tooltip="Fork the skip branch from the cond pass at the first skipped block "
                                  "instead of a full extra pass: same result, 14/24 of the extra cost on SD3.5 "
                                  "Medium. Falls back to the full pass by itself (ControlNet, area/mask prompts, "

@@ -11,6 +11,7 @@ from ..internals.cfg import WrappersMP
 from ..internals.model_sampling import (PREDICTIONS, detected_prediction, discrete_sampling, is_v_prediction,
                                         read_discrete_schedule, with_sigma_hi_factor)
 from ..schedules.ztsnr import COMFYUI_TERMINAL_SIGMA, NOVELAI_TERMINAL_SIGMA, zero_terminal_snr_sigmas
+from .schema import schema
 
 log = logging.getLogger("snr_toolkit")
 
@@ -19,6 +20,8 @@ TERMINAL_SIGMAS = {
     f"ComfyUI ({COMFYUI_TERMINAL_SIGMA:.2f})": COMFYUI_TERMINAL_SIGMA,
 }
 SKIP_CFG_WRAPPER_KEY = "snr_toolkit_skip_cfg_terminal_step"
+
+
 def skip_uncond_above(sigma_threshold: float):
     """CALC_COND_BATCH wrapper: above the threshold run the cond pass only and hand it back as the
     uncond too, so CFG returns the conditional prediction (A1111's skip_early_cond idea)."""
@@ -33,7 +36,8 @@ def skip_uncond_above(sigma_threshold: float):
 class SNRTVPrediction(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
+            search_aliases=["v_pred", "ztsnr", "zsnr", "model sampling discrete", "noobai"],
             node_id="SNRTVPrediction",
             display_name="V-Prediction / ZTSNR",
             category="advanced/model",
