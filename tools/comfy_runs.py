@@ -22,6 +22,8 @@ def start_comfyui():
     """ComfyUI's `nodes` module with this pack loaded by ComfyUI's own loader (CPU)."""
     nodes = host.start_in_process(Path(os.environ["SNRT_COMFYUI"]), host.make_base_directory())
     torch.set_grad_enabled(False)
+    import comfy.utils
+    comfy.utils.set_progress_bar_enabled(False)  # one progress bar per run of the tool, not one per sample
     return nodes
 
 

@@ -214,7 +214,13 @@ def start_in_process(comfy: Path, base: Path):
     comfy.cli_args.args.base_directory = str(base)
     import utils.extra_config  # noqa: F401  (as main.py does, before nodes.py puts comfy/ first on sys.path)
     import nodes
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    import server
+    # As main.py: the (unstarted) PromptServer exists before the nodes load; some of ComfyUI's own
+    # nodes (0.33's nodes_replacements) register routes on PromptServer.instance when they load.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    server.PromptServer(loop)
+    loop.run_until_complete(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
     return nodes
 
 
