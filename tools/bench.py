@@ -377,10 +377,11 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(False)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     header = dict(date=datetime.date.today().isoformat(), device=device, torch=torch.__version__,
-                  comfyui="0.3.75" if "0.3.75" in str(comfy) else str(comfy), args=vars(args))
+                  comfyui=os.environ.get("SNRT_COMFYUI_VERSION", str(comfy)), args=vars(args))
     rows = ((bench_slg(nodes, tiny_models, args) if args.only != "nodes" else [])
             + (bench_nodes(nodes, tiny_models, args) if args.only != "slg" else []))
-    print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']}")
+    print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']} — "
+          f"ComfyUI {header['comfyui']}")
     print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
           f"{args.steps} euler steps, {args.repeats} interleaved rounds (time ×: median of per-round ratios)\n")
     print(f"{'configuration':38} {'s/step':>7} {'time ×':>7} {'(quartiles)':>13} {'FLOPs ×':>8} {'peak MiB':>9} "
@@ -405,7 +406,7 @@ def main(argv=None) -> int:
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / (f"bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}"
-                     f"{'-quick' if args.quick else ''}.json")
+                     f"-comfyui-{header['comfyui']}{'-quick' if args.quick else ''}.json")
     out.write_text(json.dumps(dict(header, rows=rows), indent=2))
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0
