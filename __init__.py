@@ -5,7 +5,9 @@ pyramid noise for ComfyUI. Registered through `comfy_entrypoint` only; importabl
 
 async def comfy_entrypoint():
     """ComfyUI's V3 entry point: register the ztsnr_* KSampler schedulers, return the extension."""
+    from .internals import warn_on_load
     from .nodes import SNRToolkitExtension, register_ksampler_schedulers
 
+    warn_on_load()
     register_ksampler_schedulers()
     return SNRToolkitExtension()

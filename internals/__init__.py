@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from types import ModuleType
 
 from ..errors import SNRToolkitError
@@ -56,3 +57,20 @@ def stop_if(found, who: str) -> None:
             f"{who}: this ComfyUI ({comfyui_version()}) changed an internal the node relies on, so it stops rather "
             f"than produce a different image: {'; '.join(found)}. SNR Toolkit is tested on ComfyUI 0.3.75 to 0.33.0; "
             "update the pack, or report this with your ComfyUI version.")
+
+
+def warn_on_load() -> list[str]:
+    """Check every door once when ComfyUI loads the pack and log one warning per broken one, so a user
+    sees at start-up which nodes will refuse (or fall back) on this ComfyUI; returns the doors that failed."""
+    broken = []
+    for name in DOORS:
+        try:
+            found = problems(name)
+        except Exception as error:  # noqa: BLE001 — a door that cannot even check is broken too
+            found = (f"its check failed ({type(error).__name__}: {error})",)
+        if found:
+            broken.append(name)
+            logging.getLogger("snr_toolkit").warning(
+                "SNR Toolkit: ComfyUI %s changed what internals/%s.py relies on: %s", comfyui_version(), name,
+                "; ".join(found))
+    return broken

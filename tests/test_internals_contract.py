@@ -150,3 +150,12 @@ def test_slg_fork_falls_back_to_the_plain_pass_when_mmdits_loop_changed(internal
     monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "fork_problems", lambda cls: [])
     forced = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=True))
     assert not torch.allclose(forced, plain, atol=1e-4), "the altered loop must matter to the fork"
+
+
+def test_loading_the_pack_warns_once_per_changed_internal(internals, monkeypatch, caplog):
+    assert internals.warn_on_load() == []
+    internals._problems_cached.cache_clear()
+    break_door("cfg", monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="snr_toolkit"):
+        assert internals.warn_on_load() == ["cfg"]
+    assert "changed what internals/cfg.py relies on: calc_cond_batch's parameters" in caplog.text
