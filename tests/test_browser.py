@@ -17,9 +17,10 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 
 GRAPH_READY = """() => window.app && window.app.graph && window.LiteGraph
     && Object.keys(window.LiteGraph.registered_node_types).some(t => t.startsWith('SNRT'))"""
-# What the editor shows for every node of the loaded graph.
+# What the editor shows for every node of the loaded graph. Node ids are numbers in frontend 1.32 and
+# strings in 1.49 (subgraph-era LiteGraph); both read back as the number the workflow file holds.
 GRAPH_STATE = """() => window.app.graph.nodes.map(n => ({
-    id: n.id, type: n.type, title: n.title, registered: !!window.LiteGraph.registered_node_types[n.type],
+    id: Number(n.id), raw_id: String(n.id), type: n.type, title: n.title, registered: !!window.LiteGraph.registered_node_types[n.type],
     has_errors: !!n.has_errors, size: [n.size[0], n.size[1]], bounds: Array.from(n.getBounding()),
     widgets: (n.widgets || []).map(w => w.value)}))"""
 # Screenshot settings: full detail at any zoom (no low-detail boxes), no minimap over the graph.
@@ -36,8 +37,11 @@ CLOSE_BANNER = """() => {
     while (box && box.querySelectorAll('button').length < 2) box = box.parentElement;
     if (box) Array.from(box.querySelectorAll('button')).pop().click();
 }"""
-VISIBLE_DIALOGS = """() => Array.from(document.querySelectorAll('.p-dialog'))
-    .filter(d => d.offsetParent !== null).map(d => d.innerText.slice(0, 300))"""
+# What the editor says on load: frontend 1.32 reports missing nodes or models in a dialog (.p-dialog),
+# 1.49 in a notice over the canvas (role="status"); toasts and alerts in either.
+VISIBLE_NOTICES = """() => Array.from(document.querySelectorAll(
+        '.p-dialog, [role=dialog], [role=alertdialog], [role=alert], [role=status], .p-toast-message'))
+    .filter(d => d.offsetParent !== null && d.innerText.trim()).map(d => d.innerText.slice(0, 300))"""
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +87,18 @@ def test_workflow_loads_in_the_graph_editor_with_its_values(editor, path):
     open_template(editor, path.stem)
     editor.wait_for_function(
         f"() => window.app.graph.nodes.length === {len(expected)} && "
-        f"window.app.graph.nodes.some(n => n.id === {bundled['nodes'][-1]['id']} && n.type === '{bundled['nodes'][-1]['type']}')",
+        f"window.app.graph.nodes.some(n => String(n.id) === '{bundled['nodes'][-1]['id']}' "
+        f"&& n.type === '{bundled['nodes'][-1]['type']}')",
         timeout=60_000)
     editor.wait_for_timeout(500)  # let dialogs the load raises appear
-    dialogs = editor.evaluate(VISIBLE_DIALOGS)
-    assert not dialogs, f"the editor opened a dialog on load (missing nodes or models?): {dialogs}"
+    notices = editor.evaluate(VISIBLE_NOTICES)
+    assert not notices, f"the editor raised a dialog or notice on load (missing nodes or models?): {notices}"
 
     state = {n["id"]: n for n in editor.evaluate(GRAPH_STATE)}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     (SCREENSHOTS / f"{path.stem}.json").write_text(json.dumps(list(state.values()), indent=1))
     assert set(state) == set(expected)
+    assert all(n["raw_id"] == str(n["id"]) for n in state.values()), "node ids the editor rewrote"
     missing = [f"{n['id']} ({n['type']})" for n in state.values() if not n["registered"] or n["has_errors"]]
     assert not missing, f"nodes the editor does not know or marks red: {missing}"
     for node_id, node in expected.items():

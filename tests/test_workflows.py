@@ -41,6 +41,33 @@ def test_bundled_workflow_is_what_the_builder_makes(object_info, path):
     assert build_workflows.render(built) == path.read_text(), "run `python3 -m tools workflows`"
 
 
+def test_the_build_ignores_what_comfyui_releases_add_or_change(object_info):
+    """What releases add (0.33: `advanced` flags, new outputs on SaveImage/PreviewImage) or change
+    (defaults, categories, descriptions) must not reach the bundled files."""
+    changed = copy.deepcopy(object_info)
+    for info in changed.values():
+        info["category"], info["description"], info["search_aliases"] = "moved", "reworded", ["new"]
+        for spec in list(info["input"].get("required", {}).values()) + list(info["input"].get("optional", {}).values()):
+            if len(spec) > 1 and isinstance(spec[1], dict):
+                spec[1]["advanced"] = True
+                if "default" in spec[1] and isinstance(spec[1]["default"], (int, float)):
+                    spec[1]["default"] += 1
+        if info.get("output_node") and not info["output"]:
+            info["output"], info["output_name"], info["output_is_list"] = ["IMAGE"], ["images"], [False]
+    assert build_workflows.build_all(changed) == build_workflows.build_all(object_info)
+
+
+def test_the_builder_names_a_widget_the_workflow_leaves_unset(object_info):
+    nodes = build_workflows.WORKFLOWS["sdxl_vpred_ztsnr_ksampler"]()
+    del next(n for n in nodes if n["type"] == "KSampler")["widgets"]["denoise"]
+    with pytest.raises(ValueError, match=r"node 7 \(KSampler\): widget 'denoise' has no value"):
+        workflow_tools.build(nodes, object_info)
+    nodes = build_workflows.WORKFLOWS["sdxl_vpred_ztsnr_ksampler"]()
+    next(n for n in nodes if n["type"] == "KSampler")["widgets"]["denoize"] = 1.0
+    with pytest.raises(ValueError, match=r"node 7 \(KSampler\): no widget input named \['denoize'\]"):
+        workflow_tools.build(nodes, object_info)
+
+
 def test_templates_endpoint_lists_the_workflows_under_the_pack(live_server):
     templates = live_server.get_json("/workflow_templates")
     assert sorted(templates["snr_toolkit"]) == sorted(p.stem for p in WORKFLOWS)

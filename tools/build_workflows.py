@@ -1,7 +1,8 @@
 """Source of the bundled workflows in workflows/ (the graph editor's UI format).
 
 Regenerate after changing a node's inputs:  python3 -m tools workflows
-(the test suite checks the committed files equal what this builds from the live /object_info).
+(the test suite checks the committed files equal what this builds from the live /object_info, on
+every host it runs on: the build takes nothing from object_info that differs between ComfyUI releases).
 Model file names are the ones the public checkpoints are distributed under.
 """
 from __future__ import annotations

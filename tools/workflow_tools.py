@@ -3,6 +3,10 @@
 Widget values are positional, in the order the node's inputs are declared in /object_info
 (required, then optional), with one extra value ("fixed", "randomize", …) after every input that
 has control_after_generate. Stdlib only.
+
+`build` reads from /object_info only what a workflow relies on and ComfyUI keeps across releases
+(widget order, socket names, the types of linked outputs); never defaults, option flags such as
+`advanced`, or outputs nothing is linked from, so both hosts (0.3.75 and 0.33) build the same file.
 """
 from __future__ import annotations
 
@@ -73,18 +77,25 @@ def build(nodes: list[dict], object_info: dict) -> dict:
                 ui["inputs"].append({"name": name, "type": spec[0], "link": link_id})
                 if link_id is not None:
                     next(l for l in links if l[0] == link_id)[4] = len(ui["inputs"]) - 1
-        for slot, (out_type, out_name) in enumerate(zip(info["output"], info["output_name"])):
-            ui["outputs"].append({"name": out_name, "type": out_type, "links": out_links.get((node["id"], slot), []),
-                                  "slot_index": slot})
+        # A node the workflow takes nothing from (SaveImage, PreviewImage: the graph's ends) is written
+        # without outputs: ComfyUI 0.33 gave those two an IMAGE output that 0.3.75 lacks, and the editor
+        # adds a node's declared outputs on load (frontends 1.32 and 1.49 both do), so the file is the
+        # same whichever host built it.
+        if any(source == node["id"] for source, _slot in out_links):
+            for slot, (out_type, out_name) in enumerate(zip(info["output"], info["output_name"])):
+                ui["outputs"].append({"name": out_name, "type": out_type,
+                                      "links": out_links.get((node["id"], slot), []), "slot_index": slot})
         values = []
-        for name, spec, control in widget_slots(info):
+        for name, _spec, control in widget_slots(info):
+            # Every value is the workflow's own: a host's default may change between ComfyUI releases.
             if name not in node.get("widgets", {}):
-                default = spec[1].get("default") if len(spec) > 1 and isinstance(spec[1], dict) else None
-                values.append(default if default is not None else (combo_options(spec) or [None])[0])
-            else:
-                values.append(node["widgets"][name])
+                raise ValueError(f"node {node['id']} ({kind}): widget {name!r} has no value in the workflow")
+            values.append(node["widgets"][name])
             if control:
                 values.append("fixed")
+        unknown = set(node.get("widgets", {})) - {name for name, *_ in widget_slots(info)}
+        if unknown:
+            raise ValueError(f"node {node['id']} ({kind}): no widget input named {sorted(unknown)}")
         ui["widgets_values"] = values
         if "size" not in node:
             rows = max(len(ui["inputs"]), len(ui["outputs"]))
