@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-import comfy.model_management
 from comfy_api.latest import io
 
+from ..internals.model_management import intermediate_device
 from ..schedules.buckets import nearest_bucket
 
 LATENT_KINDS = {"SD1 / SDXL (4 channels)": 4, "SD3 / SD3.5 / Flux (16 channels)": 16}
@@ -45,5 +45,5 @@ class SNRTAspectBucket(io.ComfyNode):
         width, height = nearest_bucket(aspect_width, aspect_height, pixel_budget, min_side=max(256, side // 4),
                                        max_side=side * 2)
         samples = torch.zeros([batch_size, LATENT_KINDS[latent_type], height // 8, width // 8],
-                              device=comfy.model_management.intermediate_device())
+                              device=intermediate_device())
         return io.NodeOutput({"samples": samples}, width, height)

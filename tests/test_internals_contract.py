@@ -7,7 +7,8 @@ import pathlib
 import pytest
 import torch
 
-DOORS = ("mmdit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise")
+DOORS = ("mmdit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise",
+         "model_management")
 
 
 @pytest.fixture()
@@ -74,6 +75,10 @@ def break_door(name, monkeypatch):
     if name == "supported_models":
         monkeypatch.delattr(comfy.supported_models, "SD20")
         return "SD20 is gone"
+    if name == "model_management":
+        import comfy.model_management
+        monkeypatch.setattr(comfy.model_management, "intermediate_device", lambda: "cpu")
+        return "no longer returns a torch.device"
     if name == "noise":
         monkeypatch.setattr(comfy.sample, "prepare_noise", lambda latent, generator: None)
         return "prepare_noise's parameters"
