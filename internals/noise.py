@@ -2,7 +2,9 @@
 RandomNoise, and fix_empty_latent_channels.
 
 Assumptions: prepare_noise(latent, seed, noise_inds) returns CPU noise of the latent's shape and
-dtype for that seed (with batch_index, sample k is what a batch drawn one sample at a time gives);
+dtype for that seed: without noise_inds one randn for the whole batch, with them one (1, …) draw per
+index up to the largest (0.33 draws float32 and casts; 0.3.75 draws in the latent's dtype). The
+pack takes that noise as it is rather than re-creating it, so it follows ComfyUI wherever it goes;
 fix_empty_latent_channels(model, latent) widens an all-zero latent to the model's channel count."""
 from __future__ import annotations
 

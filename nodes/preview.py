@@ -6,7 +6,8 @@ import torch
 
 from comfy_api.latest import io
 
-from ..samplers.pyramid_noise import comfyui_white_noise
+from ..internals import require
+from ..internals.noise import prepare_noise
 from ..schedules.plot import plot_noise, plot_sigmas
 
 
@@ -69,5 +70,6 @@ class SNRTPreviewNoise(io.ComfyNode):
         if samples.ndim == 5:  # video latents: show the first frame
             samples = samples[:, :, 0]
         drawn = noise.generate_noise({"samples": samples[:1]})[0]
-        reference = comfyui_white_noise(tuple(samples.shape[1:]), 0, [0])[0]
+        require("noise", "Preview Noise")
+        reference = prepare_noise(torch.zeros((1, *samples.shape[1:])), 0)[0]  # ComfyUI's own white noise
         return io.NodeOutput(image_tensor(plot_noise(drawn.float().cpu(), reference)))

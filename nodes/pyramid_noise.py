@@ -11,25 +11,34 @@ from ..errors import SNRToolkitError
 from ..internals import require
 from ..internals.ksampler import with_noise_sampler
 from ..internals.model_sampling import is_flow_model
-from ..internals.noise import fix_empty_latent_channels
+from ..internals.noise import fix_empty_latent_channels, prepare_noise
 from ..internals.scheduler_registry import calculate_sigmas, scheduler_names
 from ..samplers.pyramid_noise import pyramid_noise
 
-DESCRIPTION_SOURCE = ("Multi-resolution noise (Whitaker 2023; kohya sd-scripts' pyramid_noise_like): white noise plus "
-                      "coarser octaves (size / rⁱ, r ∈ [2, 4), weight discountⁱ, bilinear), plus optional offset "
-                      "noise (Guttenberg 2023), each sample normalised to std 1. It moves mean colour and large "
-                      "shapes, which plain noise barely does.")
+DESCRIPTION_SOURCE = ("Multi-resolution noise as published (Whitaker 2023; kohya sd-scripts' pyramid_noise_like): "
+                      "ComfyUI's own noise for the seed, plus levels i = 0 … iterations−1 of noise drawn at size / rⁱ "
+                      "(r ∈ [2, 4)), upsampled bilinearly and weighted discountⁱ — level 0 is a second full-size "
+                      "white draw — plus optional offset noise (Guttenberg 2023). Each sample is normalised to std 1 "
+                      "by itself (kohya uses one std over the batch), so it does not depend on the rest of the "
+                      "batch. It moves mean colour and large shapes, which plain noise barely does.")
 
 
 def noise_inputs():
     return [
         io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                     tooltip="Same seed and batch index give the same sample in any batch, like ComfyUI's noise "
-                     "(whose draw is the white level here)."),
-        io.Int.Input("iterations", default=6, min=1, max=16,
-                     tooltip="Levels including the white one (kohya: 6–10); stops early once a side reaches 1."),
+                     tooltip="The white level is ComfyUI's own noise for this seed (what KSampler and RandomNoise "
+                     "draw); the other levels come from the seed and the batch index. With a batch_index (Latent "
+                     "From Batch, Repeat Latent Batch) a sample is the same in any batch. Without one ComfyUI draws "
+                     "the whole batch at once, and then a sample's white level matches its single-image draw only "
+                     "when the latent's channels × height × width is a multiple of 16 (not, e.g., at 1000×1000 or "
+                     "odd latent sides); its other levels always match."),
+        io.Int.Input("iterations", default=6, min=0, max=16,
+                     tooltip="Levels added to the white noise, counted as published (kohya: 6–10): level 0 is a "
+                     "second full-size white draw of weight 1, level i ≥ 1 noise of size / rⁱ; stops early once a "
+                     "side reaches 1. 0 = ComfyUI's noise unchanged (plus the offset, if any)."),
         io.Float.Input("discount", default=0.3, min=0.0, max=0.99, step=0.01,
-                       tooltip="Weight of octave i is discountⁱ (kohya's default 0.3). 0 = plain noise."),
+                       tooltip="Weight of level i is discountⁱ, so level 0 always weighs 1 (kohya's default 0.3; "
+                       "the report used 0.8). 0 = white noise, though not ComfyUI's exact draw (use iterations 0)."),
         io.Float.Input("offset_strength", default=0.0, min=0.0, max=1.0, step=0.01,
                        tooltip="Offset noise: adds strength × N(0,1) per sample and channel (0.1 is the usual)."),
     ]
@@ -43,8 +52,20 @@ class PyramidNoise:
 
     def generate_noise(self, input_latent):
         samples = input_latent["samples"]
-        return pyramid_noise(tuple(samples.shape), self.seed, self.iterations, self.discount, self.offset_strength,
-                             input_latent.get("batch_index")).to(samples.dtype)
+        return comfy_pyramid_noise(samples, self.seed, self.iterations, self.discount, self.offset_strength,
+                                   input_latent.get("batch_index"))
+
+
+def comfy_pyramid_noise(samples: torch.Tensor, seed, iterations, discount, offset_strength, batch_index=None,
+                        who="Pyramid Noise"):
+    """Pyramid noise whose white level is ComfyUI's prepare_noise for this latent, seed and batch_index."""
+    require("noise", who)
+    if getattr(samples, "is_nested", False):
+        raise SNRToolkitError(f"{who}: this latent holds several tensors (audio + video); pyramid noise "
+                              "takes a single latent tensor. Use RandomNoise for it.")
+    white = prepare_noise(samples, seed, batch_index)
+    indices = list(batch_index) if batch_index is not None else None
+    return pyramid_noise(white, seed, iterations, discount, offset_strength, indices).to(samples.dtype)
 
 
 class SNRTPyramidNoise(io.ComfyNode):
@@ -71,7 +92,9 @@ def pyramid_noise_sampler(x: torch.Tensor, seed: int, iterations: int, discount:
     def noise_sampler(sigma, sigma_next):
         calls[0] += 1
         call_seed = (int(seed) + 0x9E3779B1 * calls[0]) % 2**64
-        noise = pyramid_noise(tuple(x.shape), call_seed, iterations, discount, offset_strength)
+        # Not ComfyUI's initial noise: a fresh white draw per step, like k-diffusion's noise samplers.
+        white = torch.randn(tuple(x.shape), generator=torch.Generator().manual_seed(call_seed))
+        noise = pyramid_noise(white, call_seed, iterations, discount, offset_strength)
         return noise.to(device=x.device, dtype=x.dtype)
     return noise_sampler
 
@@ -134,8 +157,8 @@ class SNRTPyramidLatent(io.ComfyNode):
         sigmas = calculate_sigmas(model_sampling, scheduler, steps)
         sigma = float(sigmas[start_at_step])
         samples = fix_empty_latent_channels(model, latent["samples"])
-        noise = pyramid_noise(tuple(samples.shape), seed, iterations, discount, offset_strength,
-                              latent.get("batch_index")).to(samples.dtype)
+        noise = comfy_pyramid_noise(samples, seed, iterations, discount, offset_strength,
+                                    latent.get("batch_index"), who)
         sigma_max = float(model_sampling.sigma_max)
         max_denoise = math.isclose(sigma_max, sigma, rel_tol=1e-05) or sigma > sigma_max  # as ComfyUI's KSAMPLER
         # ComfyUI adds noise to the processed latent (latent_format.process_in); do the same, then map back.

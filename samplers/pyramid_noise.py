@@ -1,14 +1,17 @@
 """Multi-resolution ("pyramid") and offset noise. Pure torch.
 
-Pyramid noise (Whitaker, "Multi-Resolution Noise for Diffusion Model Training", 2023; the
-kohya sd-scripts form): white noise plus octaves of coarser noise, octave i drawn at
-size / rⁱ with r ∈ [2, 4) random per octave, upsampled bilinearly and weighted discountⁱ,
-stopping once a side reaches 1. Offset noise (Guttenberg 2023) adds strength·N(0, 1) per
-sample and channel. Both put energy into the lowest frequencies (mean colour, large shapes)
-that plain Gaussian noise barely touches.
+Pyramid noise (Whitaker, "Multi-Resolution Noise for Diffusion Model Training", 2023; kohya
+sd-scripts' `pyramid_noise_like`): start from white noise, then for i = 0 … iterations−1 add
+discountⁱ × bilinear-upsampled randn of size ⌊side / rⁱ⌋ (≥ 1), r = random·2 + 2 drawn per level,
+stopping once a side reaches 1 — so level 0 (rⁱ = 1) is a second full-resolution white draw with
+weight 1. Offset noise (Guttenberg 2023; kohya's `apply_noise_offset`) adds strength·N(0, 1) per
+sample and channel. The sum is divided by its std once. Both put energy into the lowest
+frequencies (mean colour, large shapes) that plain Gaussian noise barely touches.
 
-Unlike kohya's single std over the batch, each sample is normalised by its own std, so a
-sample does not depend on what else is in the batch.
+Deliberate differences from the published loop, which leave the expected spectrum unchanged:
+each sample is normalised by its own std (not one std over the batch) and draws its levels from
+its own generator (seed, batch index), so a sample does not depend on what else is in the batch.
+The white noise is an argument: the nodes pass ComfyUI's own noise for the seed.
 """
 from __future__ import annotations
 
@@ -18,25 +21,35 @@ import torch.nn.functional as F
 _MODES = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
-def pyramid_octaves(white: torch.Tensor, generator: torch.Generator, iterations: int, discount: float,
-                    offset_strength: float = 0.0) -> torch.Tensor:
-    """One sample's pyramid noise (shape C, *spatial), from its white noise and a generator.
-
-    `iterations` counts the white level too (kohya: 6–10); octave i ≥ 1 adds discountⁱ·upsampled
-    noise of size ⌊side / rⁱ⌋ (≥ 1). The result has std 1."""
-    if white.ndim < 2 or white.ndim - 1 not in _MODES:
-        raise ValueError(f"expected one sample shaped (C, H, W) or (C, T, H, W), got {tuple(white.shape)}")
-    if iterations < 1:
-        raise ValueError(f"iterations must be ≥ 1, got {iterations}")
+def check_settings(iterations: int, discount: float, offset_strength: float) -> None:
+    """Refuse settings the published loop does not define."""
+    if iterations < 0:
+        raise ValueError(f"iterations must be ≥ 0, got {iterations}")
     if not 0.0 <= discount < 1.0:
         raise ValueError(f"discount must be within [0, 1), got {discount}")
-    channels, spatial = white.shape[0], white.shape[1:]
+    if offset_strength < 0:
+        raise ValueError(f"offset_strength must be ≥ 0, got {offset_strength}")
+
+
+def pyramid_octaves(white: torch.Tensor, generator: torch.Generator, iterations: int, discount: float,
+                    offset_strength: float = 0.0) -> torch.Tensor:
+    """One sample's pyramid noise (shape C, *spatial, float32) from its white noise and a generator.
+
+    Levels i = 0 … iterations−1 as in kohya's `pyramid_noise_like` (level 0 is a second white draw,
+    weight 1); the result has std 1. With nothing added (iterations 0, no offset) the white noise
+    is returned unchanged."""
+    if white.ndim < 2 or white.ndim - 1 not in _MODES:
+        raise ValueError(f"expected one sample shaped (C, H, W) or (C, T, H, W), got {tuple(white.shape)}")
+    check_settings(iterations, discount, offset_strength)
+    channels, spatial = white.shape[0], tuple(white.shape[1:])
     noise = white.float().clone()
-    for i in range(1, iterations):
+    if iterations == 0 and not offset_strength:
+        return noise
+    for i in range(iterations):
         r = float(torch.rand((), generator=generator)) * 2 + 2
         size = [max(1, int(side / r**i)) for side in spatial]
         coarse = torch.randn((1, channels, *size), generator=generator)
-        up = F.interpolate(coarse, size=tuple(spatial), mode=_MODES[len(spatial)], align_corners=False)
+        up = F.interpolate(coarse, size=spatial, mode=_MODES[len(spatial)], align_corners=False)
         noise += up[0] * discount**i
         if min(size) == 1:
             break
@@ -46,29 +59,21 @@ def pyramid_octaves(white: torch.Tensor, generator: torch.Generator, iterations:
 
 
 def sample_generator(seed: int, batch_index: int) -> torch.Generator:
-    """The octave generator of one sample: depends only on the seed and the sample's batch index."""
+    """The level generator of one sample: depends only on the seed and the sample's batch index."""
     return torch.Generator().manual_seed((int(seed) * 1_000_003 + int(batch_index) * 7919 + 0x5EED) % (2**63))
 
 
-def comfyui_white_noise(shape: tuple[int, ...], seed: int, batch_indices: list[int]) -> torch.Tensor:
-    """White noise exactly as ComfyUI's `prepare_noise` draws it: batch index k is the k-th
-    (1, *shape) draw from torch.manual_seed(seed)."""
-    generator = torch.Generator().manual_seed(int(seed))
-    draws = [torch.randn((1, *shape), generator=generator) for _ in range(max(batch_indices) + 1)]
-    return torch.cat([draws[k] for k in batch_indices])
-
-
-def pyramid_noise(shape: tuple[int, ...], seed: int, iterations: int = 6, discount: float = 0.3,
+def pyramid_noise(white: torch.Tensor, seed: int, iterations: int = 6, discount: float = 0.3,
                   offset_strength: float = 0.0, batch_indices: list[int] | None = None) -> torch.Tensor:
-    """Pyramid noise for a latent batch of `shape` (B, C, H, W) or (B, C, T, H, W).
+    """Pyramid noise (float32) for a batch of white noise shaped (B, C, H, W) or (B, C, T, H, W).
 
-    Sample k's white level equals ComfyUI's own noise for (seed, batch index k), and its octaves
-    come from `sample_generator(seed, k)`, so a sample is the same whatever batch it is in."""
-    if len(shape) < 3:
-        raise ValueError(f"expected a latent batch shaped (B, C, ...), got {tuple(shape)}")
-    indices = list(batch_indices) if batch_indices is not None else list(range(shape[0]))
-    if len(indices) != shape[0]:
-        raise ValueError(f"{len(indices)} batch indices for a batch of {shape[0]}")
-    white = comfyui_white_noise(tuple(shape[1:]), seed, indices)
+    Sample j is built on white[j] with the levels of `sample_generator(seed, batch_indices[j])`
+    (batch index j when none are given)."""
+    if white.ndim < 3:
+        raise ValueError(f"expected a latent batch shaped (B, C, ...), got {tuple(white.shape)}")
+    indices = list(batch_indices) if batch_indices is not None else list(range(white.shape[0]))
+    if len(indices) != white.shape[0]:
+        raise ValueError(f"{len(indices)} batch indices for a batch of {white.shape[0]}")
+    check_settings(iterations, discount, offset_strength)
     return torch.stack([pyramid_octaves(white[j], sample_generator(seed, k), iterations, discount, offset_strength)
                         for j, k in enumerate(indices)])

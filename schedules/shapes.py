@@ -123,56 +123,16 @@ def sgm_uniform(n: int, sigma_min: float, sigma_hi: float, table=None) -> torch.
 def beta(n: int, sigma_min: float, sigma_hi: float, alpha: float = 0.6, beta_: float = 0.6,
          table=None) -> torch.Tensor:
     """Timesteps at Beta(α, β) quantiles (Lee et al. 2024, "Beta Sampling is All You Need", arXiv
-    2407.12173); kept fractional, so no step is merged away and there are always n sigmas."""
+    2407.12173), by scipy.stats.beta.ppf on numpy's grid as ComfyUI's beta_scheduler draws them; kept
+    fractional, so no step is merged away and there are always n sigmas."""
+    import numpy
+    import scipy.stats  # a ComfyUI requirement; imported here so the package loads without it
+
     _check(n, sigma_min, sigma_hi)
     steps = len(table) if table is not None else 0
-    q = 1.0 - torch.arange(n, dtype=torch.float64) / n
-    t = torch.tensor([beta_ppf(float(p), alpha, beta_) for p in q], dtype=torch.float64) * (steps - 1)
+    q = 1 - numpy.linspace(0, 1, n, endpoint=False)
+    t = torch.from_numpy(scipy.stats.beta.ppf(q, alpha, beta_)).to(torch.float64) * (steps - 1)
     return _from_timesteps(t, sigma_min, sigma_hi, table)
-
-
-def _beta_continued_fraction(x: float, a: float, b: float) -> float:
-    """Continued fraction of the incomplete beta function, modified Lentz (Numerical Recipes §6.4)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 300):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < 1e-15:
-            break
-    return result
-
-
-def beta_cdf(x: float, a: float, b: float) -> float:
-    """Regularised incomplete beta I_x(a, b), so the Beta shape needs no scipy at run time."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = a * math.log(x) + b * math.log1p(-x) - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_continued_fraction(x, a, b) / a
-    return 1.0 - math.exp(log_front) * _beta_continued_fraction(1.0 - x, b, a) / b
-
-
-def beta_ppf(q: float, a: float, b: float) -> float:
-    """Inverse of `beta_cdf` by bisection (monotone, 1e-12 in x)."""
-    if q <= 0.0:
-        return 0.0
-    if q >= 1.0:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    while hi - lo > 1e-12:
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if beta_cdf(mid, a, b) < q else (lo, mid)
-    return 0.5 * (lo + hi)
 
 
 ShapeFn = Callable[..., torch.Tensor]

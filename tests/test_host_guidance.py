@@ -4,8 +4,6 @@ import math
 import pytest
 import torch
 
-from snr_toolkit.samplers import pyramid_noise as pure_pyramid
-
 CFG = 4.0
 
 
@@ -266,11 +264,44 @@ def pyramid_noise_node(host, seed=4, iterations=6, discount=0.3, offset=0.1):
     return host.node("SNRTPyramidNoise").execute(seed, iterations, discount, offset)[0]
 
 
-@pytest.mark.parametrize("channels,shape", [(4, (2, 4, 16, 16)), (16, (2, 16, 12, 20)), (16, (1, 16, 3, 8, 8))])
-def test_noise_node_generates_the_pure_noise_for_any_latent(host, channels, shape):
-    latent = {"samples": torch.zeros(shape), "batch_index": [3, 5][: shape[0]]}
-    noise = pyramid_noise_node(host).generate_noise(latent)
-    assert torch.equal(noise, pure_pyramid.pyramid_noise(shape, 4, 6, 0.3, 0.1, [3, 5][: shape[0]]))
+# Odd sizes: a 1000×1000 canvas (4×125×125) and odd latent sides, where ComfyUI's one-call batch draw and
+# its one-sample-at-a-time draw (with batch_index) differ on the CPU generator; 16 channels; 5-D video.
+WHITE_SHAPES = [(4, 125, 125), (4, 13, 7), (16, 9, 11), (16, 3, 7, 9)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("sample_shape", WHITE_SHAPES)
+def test_white_level_is_comfyui_noise(host, sample_shape, dtype):
+    import comfy.sample
+    for batch in (1, 2, 3, 4):
+        for batch_index in (None, [5, 0, 2, 7][:batch]):
+            latent = {"samples": torch.zeros((batch, *sample_shape), dtype=dtype)}
+            if batch_index is not None:
+                latent["batch_index"] = batch_index
+            expected = comfy.sample.prepare_noise(latent["samples"], 11, batch_index)  # the running ComfyUI's
+            # iterations 0, no offset: nothing but the white level, which must be ComfyUI's noise bit for bit.
+            plain = pyramid_noise_node(host, seed=11, iterations=0, offset=0.0).generate_noise(latent)
+            assert plain.dtype == dtype and torch.equal(plain, expected), (batch, batch_index)
+            # The white level as the pyramid uses it: at discount 0 only level 0 (a second independent white
+            # draw, weight 1) is added, so each sample correlates 1/√2 with ComfyUI's noise for it.
+            mixed = pyramid_noise_node(host, seed=11, iterations=6, discount=0.0, offset=0.0).generate_noise(latent)
+            assert mixed.dtype == dtype and mixed.shape == expected.shape
+            for got, white in zip(mixed.float(), expected.float()):
+                correlation = float(torch.corrcoef(torch.stack([got.flatten(), white.flatten()]))[0, 1])
+                assert correlation == pytest.approx(1 / math.sqrt(2), abs=4 / math.sqrt(white.numel())), \
+                    (batch, batch_index)
+
+
+def test_same_seed_and_batch_index_give_the_same_sample_in_any_batch(host):
+    # What the seed tooltip promises: with batch_index always; without, the levels above white always and
+    # the white level as ComfyUI gives it (equal only when C×H×W is a multiple of 16).
+    node = pyramid_noise_node(host, seed=3)
+    for shape in [(4, 13, 7), (4, 16, 16)]:
+        big = node.generate_noise({"samples": torch.zeros(4, *shape), "batch_index": [0, 1, 2, 3]})
+        alone = node.generate_noise({"samples": torch.zeros(1, *shape), "batch_index": [2]})
+        assert torch.equal(big[2:3], alone)
+    whole = node.generate_noise({"samples": torch.zeros(3, 4, 16, 16)})
+    assert torch.equal(whole[:1], node.generate_noise({"samples": torch.zeros(1, 4, 16, 16)}))
 
 
 @pytest.mark.parametrize("sampler_name", ["euler_ancestral", "dpmpp_2m_sde"])
@@ -280,7 +311,7 @@ def test_wrapped_sampler_calls_the_pyramid_noise_sampler(host, sd35, monkeypatch
     original = module.pyramid_noise
 
     def counting(*args, **kwargs):
-        calls.append(args[0])
+        calls.append(tuple(args[0].shape))
         return original(*args, **kwargs)
     monkeypatch.setattr(module, "pyramid_noise", counting)
     inner = host.node("KSamplerSelect").execute(sampler_name)[0]
@@ -311,7 +342,7 @@ def test_pyramid_latent_is_latent_plus_scaled_noise(host, start):
     clean = torch.randn(2, 4, 16, 16) * 0.3
     out = pyramid_latent(host, model, {"samples": clean}, start=start)["samples"]
     sigma = float(comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "karras", 6)[start])
-    noise = pure_pyramid.pyramid_noise((2, 4, 16, 16), 4, 6, 0.3, 0.1)
+    noise = pyramid_noise_node(host).generate_noise({"samples": clean})  # the same seed and settings
     scale = math.sqrt(1 + sigma**2) if start == 0 else sigma  # start 0 is the model's σ_max: ComfyUI's max-denoise
     sdxl_scale_factor = 0.13025  # SDXL latent_format: noise is added to the processed latent
     expected = (clean * sdxl_scale_factor + noise * scale) / sdxl_scale_factor

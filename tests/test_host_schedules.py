@@ -118,13 +118,6 @@ def test_shapes_without_terminal_equal_comfyui_on_a_plain_model(host, plain_sdxl
     assert torch.allclose(ours, theirs.float(), rtol=1e-4, atol=1e-6), (ours[:4], theirs[:4])
 
 
-def test_beta_quantile_matches_scipy():
-    import scipy.stats  # ComfyUI's requirement, used here only as the reference
-    for a, b in [(0.6, 0.6), (2.0, 5.0), (0.5, 3.0)]:
-        for q in [0.001, 0.05, 0.3, 0.5, 0.77, 0.999]:
-            assert shapes.beta_ppf(q, a, b) == pytest.approx(float(scipy.stats.beta.ppf(q, a, b)), abs=1e-9)
-
-
 # --- SNRTScheduler and ztsnr_* on a ZTSNR model ------------------------------------------------------
 
 @pytest.mark.parametrize("shape", list(shapes.SHAPES))

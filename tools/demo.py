@@ -12,6 +12,7 @@ sample set is from the true distribution.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller canvases and batches (for the test suite)")
     parser.add_argument("--out", type=Path, default=PACK_ROOT / "artifacts" / "demo",
-                        help="where the PNGs go (default artifacts/demo)")
+                        help="where the PNGs and results.json (the table's numbers) go (default artifacts/demo)")
     parser.add_argument("--steps", type=int, default=28)
     args = parser.parse_args(argv)
     resolutions = [256, 512] if args.quick else [1024, 2048]
@@ -83,7 +84,12 @@ def main(argv=None) -> int:
     print(f"{'canvas':>7}  {'schedule':52} {'black+white':>11} {'global':>7} {'local':>7} {'σ₀':>9}")
     for pixels, name, share, global_error, local_error, first, steps in table:
         print(f"{pixels:>5}px  {name:52} {share:11.2f} {global_error:7.3f} {local_error:7.3f} {first:9.2f}")
-    print(f"\nwrote {args.out / 'samples.png'} and {args.out / 'schedules.png'}")
+    rows = [{"canvas": pixels, "schedule": name, "black_white_share": share, "global_error": global_error,
+             "local_error": local_error, "first_sigma": first, "steps": steps}
+            for pixels, name, share, global_error, local_error, first, steps in table]
+    (args.out / "results.json").write_text(json.dumps({"sampler": "dpmpp_2m", "steps": args.steps, "batch": batch,
+                                                        "rows": rows}, indent=1))
+    print(f"\nwrote {args.out / 'samples.png'}, {args.out / 'schedules.png'} and {args.out / 'results.json'}")
     return 0
 
 
