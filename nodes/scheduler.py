@@ -75,8 +75,10 @@ class SNRTScheduler(io.ComfyNode):
                 "Sigmas for a Zero Terminal SNR model (Lin et al. 2023; NovelAI V3): one step from the terminal σ "
                 "(pure noise) to σ_hi, then the chosen shape from σ_hi down to the model's σ_min, then 0. "
                 "σ_hi = base × √(w·h)/base side when a latent is given (NovelAI: double the side, double σ_max), "
-                "else base × the factor set by 'Scale σ_max by Resolution'. Good samplers: euler, euler_ancestral, "
-                "dpmpp_2m, dpmpp_2m_sde; heun and other 2nd-order single-step samplers misbehave on the jump from ∞."),
+                "else base × the factor set by 'Scale σ_max by Resolution'. Measured on an exact model (README, sampler "
+                "survey): every KSampler sampler stays finite on the jump from σ 20000. For detail prefer dpmpp_2m, "
+                "uni_pc, ipndm, dpm_2, heun or dpmpp_2m_sde; euler and the ancestral samplers leave more noise at 28 "
+                "steps. Avoid dpm_adaptive (it ignores the schedule) and lcm (for distilled models)."),
             inputs=[
                 io.Model.Input("model", tooltip="A discrete-timestep model (SD1/SD2/SDXL family). Terminal modes "
                                "'infinite' and 'model' need a ZTSNR model (loader-detected or V-Prediction / ZTSNR)."),
