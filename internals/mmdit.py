@@ -10,12 +10,11 @@ blocks, skip 7–9) that is 14 of 24 blocks for one row, 14/48 of a CFG step, in
 extra pass.
 
 Assumptions: MMDiT's loop calls a "dit" ("double_block", i) replace patch with {img, txt, vec,
-transformer_options} and {original_block}, and takes its "txt"/"img" back (the plain path's layer
-skip); and, for the fork, the loop and output mapping are the ones it copies. The fork re-runs
-MMDiT's block loop and output mapping, so it is exact only while ComfyUI's own loop is the one it
-copies. `fork_problems` checks that on the running model's class (source
-fingerprints of the functions copied, plus the replace-patch protocol); when anything differs the
-node takes the plain extra pass, which needs nothing but the replace-patch protocol.
+transformer_options} and {original_block}, and takes its "txt"/"img" back (what the plain path's
+layer skip needs; `protocol_problems`); and, for the fork, ComfyUI's loop and output mapping are
+the ones it copies, since the fork re-runs them (`fork_problems`: source fingerprints of those
+functions on the running model's class). When the fork's check fails the node takes the plain
+extra pass; when the protocol's fails it stops.
 """
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ import textwrap
 import torch
 
 import comfy.ldm.modules.diffusionmodules.mmdit as comfy_mmdit
+import comfy.model_base
 import comfy.model_patcher
 
 from ..errors import SNRToolkitError
@@ -36,6 +36,9 @@ from .cfg import WrappersMP, model_wrappers
 VERIFIED_LOOP_FINGERPRINTS = {
     "542d03a8": "ComfyUI 0.3.75 – 0.33.0",
 }
+
+
+DENOISED_FROM_OUTPUT = "return self.model_sampling.calculate_denoised(sigma, model_output.float(), x)"
 
 
 def loop_fingerprint(cls: type) -> str:
@@ -49,18 +52,26 @@ def loop_fingerprint(cls: type) -> str:
     return digest.hexdigest()[:8]
 
 
-def fork_problems(cls: type = comfy_mmdit.OpenAISignatureMMDITWrapper) -> list[str]:
-    """Why the fork would not equal the plain pass on models of class `cls` (empty: it would)."""
+def fork_problems(cls: type = comfy_mmdit.OpenAISignatureMMDITWrapper,
+                  base_model_cls: type = comfy.model_base.SD3) -> list[str]:
+    """Why the fork would not equal the plain pass on a `base_model_cls` model whose diffusion model is a
+    `cls` (empty: it would)."""
     if not issubclass(cls, comfy_mmdit.MMDiT):
         return [f"the model class {cls.__name__} is not ComfyUI's MMDiT"]
     try:
         fingerprint = loop_fingerprint(cls)
+        apply_model = inspect.getsource(base_model_cls._apply_model)
     except (AttributeError, OSError, TypeError) as error:
         return [f"MMDiT's block loop cannot be read ({error})"]
+    found = []
     if fingerprint not in VERIFIED_LOOP_FINGERPRINTS:
-        return [f"MMDiT's block loop or output mapping (forward_core_with_concat / forward / unpatchify, "
-                f"fingerprint {fingerprint}) differs from the verified ones ({', '.join(VERIFIED_LOOP_FINGERPRINTS)})"]
-    return []
+        found.append(f"MMDiT's block loop or output mapping (forward_core_with_concat / forward / unpatchify, "
+                     f"fingerprint {fingerprint}) differs from the verified ones "
+                     f"({', '.join(VERIFIED_LOOP_FINGERPRINTS)})")
+    # denoised_from_tokens repeats the last step of BaseModel._apply_model.
+    if DENOISED_FROM_OUTPUT not in apply_model:
+        found.append(f"{base_model_cls.__name__}._apply_model no longer ends in `{DENOISED_FROM_OUTPUT}`")
+    return found
 
 
 def protocol_problems() -> list[str]:

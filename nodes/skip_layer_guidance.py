@@ -189,7 +189,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
         if fast_path:
             reason = ("block %d already has a replace patch from another node" % settings.layers[0]
                       if has_block_patch(model, settings.layers[0])
-                      else "; ".join(fork_problems(type(model.model.diffusion_model))))
+                      else "; ".join(fork_problems(type(model.model.diffusion_model), type(model.model))))
             if reason:
                 log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s",
                             who, reason)

@@ -142,7 +142,8 @@ def slg(comfy_host, model, fast_path):
 def test_slg_fork_falls_back_to_the_plain_pass_when_mmdits_loop_changed(internals, comfy_host, monkeypatch, caplog):
     from tools import tiny_models
     model = tiny_models.tiny_sd3_medium(num_blocks=24)
-    assert comfy_host.pack_module("internals.mmdit").fork_problems(type(model.model.diffusion_model)) == []
+    assert comfy_host.pack_module("internals.mmdit").fork_problems(type(model.model.diffusion_model),
+                                                               type(model.model)) == []
     break_door("mmdit", monkeypatch)
     with caplog.at_level(logging.INFO, logger="snr_toolkit"):
         fast = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=True))
@@ -152,7 +153,7 @@ def test_slg_fork_falls_back_to_the_plain_pass_when_mmdits_loop_changed(internal
     plain = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=False))
     assert torch.equal(fast, plain)
     # Why the guard matters: forced past it, the fork copies the old loop and gives a different image.
-    monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "fork_problems", lambda cls: [])
+    monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "fork_problems", lambda *classes: [])
     forced = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=True))
     assert not torch.allclose(forced, plain, atol=1e-4), "the altered loop must matter to the fork"
 
@@ -164,3 +165,16 @@ def test_loading_the_pack_warns_once_per_changed_internal(internals, monkeypatch
     with caplog.at_level(logging.WARNING, logger="snr_toolkit"):
         assert internals.warn_on_load() == ["cfg"]
     assert "changed what internals/cfg.py relies on: calc_cond_batch's parameters" in caplog.text
+
+
+def test_the_fork_also_checks_the_output_mapping_it_repeats(internals, comfy_host, monkeypatch):
+    import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
+    import comfy.model_base
+    door = comfy_host.pack_module("internals.mmdit")
+    original = comfy.model_base.SD3._apply_model
+
+    def _apply_model(self, *args, **kwargs):  # a release that post-processes the prediction differently
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(comfy.model_base.SD3, "_apply_model", _apply_model)
+    found = door.fork_problems(mmdit.OpenAISignatureMMDITWrapper, comfy.model_base.SD3)
+    assert len(found) == 1 and "SD3._apply_model no longer ends in" in found[0], found
