@@ -30,6 +30,9 @@ MODULES = {"demo": "tools.demo", "bench": "tools.bench", "quality": "tools.sched
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "test"
+    if command in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
     if command not in {"test", "serve", "setup", *MODULES}:
         sys.exit(f"unknown command {command!r}; use test, serve, setup or one of {', '.join(MODULES)}")
     comfy, python = host.setup()
