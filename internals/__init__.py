@@ -18,7 +18,8 @@ from types import ModuleType
 from ..errors import SNRToolkitError
 
 #: Every door, by module name (the contract test is parametrised over these).
-DOORS = ("mmdit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise", "model_management")
+DOORS = ("dit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise", "model_management",
+         "checkpoint_loading")
 
 
 def door(name: str) -> ModuleType:

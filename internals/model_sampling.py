@@ -1,5 +1,5 @@
 """Door to ComfyUI's model_sampling objects (comfy/model_sampling.py): reading a discrete model's
-σ table, building a sampling object for a prediction type, and the σ_max class swap.
+σ table, building a sampling object for a prediction type, the σ_max class swap, and a flow model's shift.
 
 The pack keeps its own settings on the `model_sampling` object it patches in:
 `snrt_sigma_hi_factor` (SNRTSigmaMaxScale) and `snrt_terminal_sigma` (SNRTVPrediction).
@@ -7,6 +7,12 @@ Assumptions (checked by `contract_problems`, behaviourally where possible): Mode
 keeps its table in `sigmas` with `set_sigmas`, `linear_start`/`linear_end` and `zsnr`; `sigma_max`
 is a class attribute that the core karras scheduler reads; prediction types mix in as
 ModelSamplingDiscrete + EPS / V_PREDICTION (what ComfyUI's ModelSamplingDiscrete node builds).
+Flow models: ModelSamplingDiscreteFlow keeps α in `shift` and `multiplier`, rebuilds its table with
+`set_parameters(shift=, timesteps=, multiplier=)` (ModelSamplingAV also takes `audio_shift`, which must be
+passed back) and gives σ = α·t / (1 + (α − 1)·t); ModelSamplingFlux keeps μ in `shift`, rebuilds with
+`set_parameters(shift=, timesteps=)` and gives σ = e^μ / (e^μ + 1/t − 1) — so that multiplying α, or adding
+ln α to μ, multiplies every σ/(1 − σ) of the table by α (what ComfyUI's ModelSamplingSD3 / ModelSamplingFlux
+nodes rely on when they call set_parameters). The loader's own object stays at `model.model.model_sampling`.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import torch
 import comfy.model_sampling
 
 from ..errors import SNRToolkitError
+from ..schedules import flow_shift
 from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA, plain_sigmas_from_zero_terminal_snr
 
 
@@ -44,13 +51,60 @@ def is_flow_model(model_sampling) -> bool:
                                        comfy.model_sampling.ModelSamplingFlux))
 
 
+def flow_shift_form(model_sampling) -> str | None:
+    """How a flow model keeps its shift: "alpha" (ModelSamplingDiscreteFlow), "mu" (ModelSamplingFlux),
+    or None for a model with no flow shift."""
+    if isinstance(model_sampling, comfy.model_sampling.ModelSamplingFlux):
+        return "mu"
+    if isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscreteFlow):
+        return "alpha"
+    return None
+
+
+def is_discrete(model_sampling) -> bool:
+    """A DDPM-β model (SD1/SD2/SDXL kin) whose σ table the ZTSNR schedules and σ_max scaling read."""
+    return (isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscrete)
+            and not isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscreteEDM))
+
+
+def flow_log_shift(model_sampling) -> float:
+    """λ = ln α of a flow model's shift (μ itself on ModelSamplingFlux)."""
+    return flow_shift.log_shift(float(model_sampling.shift), flow_shift_form(model_sampling))
+
+
+def loader_flow_log_shift(model) -> float | None:
+    """λ of the shift the loader configured (the family default, before any ModelSampling* node), or None."""
+    # ModelPatcher leaves object patches on the shared model after sampling; the loader's object is then
+    # in object_patches_backup (where get_model_object looks too).
+    original = model.object_patches_backup.get("model_sampling", model.model.model_sampling)
+    return flow_log_shift(original) if flow_shift_form(original) else None
+
+
+def with_flow_shift_factor(model_sampling, factor: float):
+    """A copy of a flow `model_sampling` whose every σ_VE = σ/(1 − σ) is `factor` × the input's: α·factor
+    (ModelSamplingDiscreteFlow) or μ + ln factor (ModelSamplingFlux). Class, prediction type, multiplier,
+    table length, noise scale and audio shift stay; the input is untouched."""
+    form = flow_shift_form(model_sampling)
+    patched = copy.deepcopy(model_sampling)
+    new_shift = flow_shift.scaled_shift(float(model_sampling.shift), form, factor)
+    # Rebuild the table through set_parameters, as ComfyUI's ModelSamplingSD3 / ModelSamplingFlux nodes do.
+    parameters = dict(shift=new_shift, timesteps=len(model_sampling.sigmas))
+    if form == "alpha":
+        parameters["multiplier"] = model_sampling.multiplier
+    if hasattr(model_sampling, "audio_shift"):  # ModelSamplingAV: the audio stream keeps its own shift
+        parameters["audio_shift"] = model_sampling.audio_shift
+    patched.set_parameters(**parameters)
+    patched.snrt_flow_shift_factor = float(getattr(model_sampling, "snrt_flow_shift_factor", 1.0)) * factor
+    return patched
+
+
 def read_discrete_schedule(model_sampling, who: str) -> DiscreteSchedule:
     """The model's schedule, or an error naming why `who` cannot use this model."""
     if is_flow_model(model_sampling):
         raise SNRToolkitError(
             f"{who}: this is a flow-matching model (SD3, Flux and kin): its σ runs 0…1 with no DDPM betas, "
             "so there is no terminal SNR to rescale or σ_max to scale. For more noise at high resolution "
-            "raise the shift with ModelSamplingSD3 / ModelSamplingFlux instead.")
+            "scale its shift with Scale σ_max by Resolution (or set it with ModelSamplingSD3 / ModelSamplingFlux).")
     if (not isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscrete)
             or isinstance(model_sampling, comfy.model_sampling.ModelSamplingDiscreteEDM)):
         raise SNRToolkitError(
@@ -171,4 +225,39 @@ def contract_problems() -> list[str]:
     karras = comfy.samplers.calculate_sigmas(scaled, "karras", 4)
     if abs(float(karras[0]) - float(scaled.sigma_max)) > 1e-3 * float(scaled.sigma_max):
         found.append("the core karras scheduler no longer starts at model_sampling.sigma_max")
+    return found + flow_contract_problems()
+
+
+def _ve(sigmas: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    # σ_VE = σ/(1 − σ) where float32 still resolves 1 − σ well (σ < 0.99 in the reference table).
+    sigmas = sigmas.double()[reference < 0.99]
+    return sigmas / (1 - sigmas)
+
+
+def flow_contract_problems() -> list[str]:
+    """Build both flow sampling classes as the loader does, scale their shift ×2 and check that every
+    σ_VE of the rebuilt table doubled, and that σ(t) is still the curve the shift is defined by."""
+    found = []
+    for base, start, form in ((comfy.model_sampling.ModelSamplingDiscreteFlow, 3.0, "alpha"),
+                              (comfy.model_sampling.ModelSamplingFlux, 1.15, "mu")):
+        name = base.__name__
+        try:
+            sampling = type(f"SNRTContract{name}", (base, comfy.model_sampling.CONST), {})(None)
+            sampling.set_parameters(shift=start, timesteps=1000)
+            scaled = with_flow_shift_factor(sampling, 2.0)
+        except Exception as error:  # noqa: BLE001 — any failure here is the finding
+            found.append(f"{name} can no longer be built with (model_config) and rebuilt with "
+                         f"set_parameters(shift=, timesteps=) ({type(error).__name__}: {error})")
+            continue
+        if flow_shift_form(sampling) != form:
+            found.append(f"{name} is no longer told apart by its class (expected the {form} form)")
+            continue
+        t = 0.25
+        curve = flow_shift.shifted_time(t, start) if form == "alpha" else flow_shift.flux_time(t, start)
+        timestep = t * sampling.multiplier if form == "alpha" else t
+        if abs(float(sampling.sigma(torch.tensor(timestep))) - curve) > 1e-5:
+            found.append(f"{name}.sigma(t) no longer follows the shift's curve (σ at t 0.25 is not {curve:.5f})")
+        if not torch.allclose(_ve(scaled.sigmas, sampling.sigmas), 2 * _ve(sampling.sigmas, sampling.sigmas),
+                              rtol=1e-4):
+            found.append(f"{name}: scaling its shift no longer scales every σ/(1 − σ) of its table")
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .aspect_bucket import SNRTAspectBucket
+from .checkpoint_loader import SNRTCheckpointLoader
 from .preview import SNRTPreviewNoise, SNRTPreviewSigmas
 from .pyramid_noise import SNRTPyramidLatent, SNRTPyramidNoise, SNRTPyramidNoiseSampler
 from .rescale_cfg import SNRTRescaleCFG
@@ -15,7 +16,7 @@ from .v_prediction import SNRTVPrediction
 NODES: list[type[io.ComfyNode]] = [
     SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction, SNRTSkipLayerGuidance, SNRTRescaleCFG,
     SNRTPyramidNoise, SNRTPyramidNoiseSampler, SNRTPyramidLatent, SNRTAspectBucket, SNRTPreviewSigmas,
-    SNRTPreviewNoise,
+    SNRTPreviewNoise, SNRTCheckpointLoader,
 ]
 
 

@@ -1,9 +1,8 @@
-"""SNRTSkipLayerGuidance (MODEL): Skip Layer Guidance for SD3.5 Medium's MMDiT."""
+"""SNRTSkipLayerGuidance (MODEL): Skip Layer Guidance on every DiT family ComfyUI's layer-skip patches reach."""
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 import torch
 
@@ -11,56 +10,18 @@ from comfy_api.latest import io
 
 from ..errors import SNRToolkitError
 from ..internals import stop_if
-from ..internals.cfg import calc_cond_batch
-from ..internals.mmdit import (ForkState, denoised_from_tokens, fork_patch, fork_problems, has_block_patch,
-                               joint_block_count, protocol_problems, skip_options, why_not_forkable)
-from ..samplers.guidance import in_sigma_window, in_step_window, skip_layer_guidance, step_index
+from ..internals.cfg import WrappersMP, calc_cond_batch
+from ..internals.dit import (DOUBLE, ForkState, block_counts, branch_options, dit_family, fork_problems,
+                             has_block_patch, keep_patch, protocol_problems, skip_options, why_not_forkable)
+from ..samplers.guidance import in_sigma_window, in_step_range, in_step_window, skip_layer_guidance, step_index
+from ..samplers.slg_presets import (CUSTOM, GATE_SIGMA, GATE_STEP_RANGE, GATE_STEPS, GATES, MODE_ORIGINAL, MODE_UNCOND, MODES, PRESETS,
+                                    RECOMMENDED, SLGSettings, blocks_run_by_branch, first_skipped, parse_layers,
+                                    preset_fits, presets_for, recommended, validation_problem)
 from .schema import advanced, schema
 
 log = logging.getLogger("snr_toolkit")
-
-GATE_STEPS = "step fraction"
-GATE_SIGMA = "sigma percent"
-
-
-@dataclass(frozen=True)
-class SLGSettings:
-    layers: tuple[int, ...]
-    scale: float
-    start: float
-    end: float
-    gating: str
-
-
-#: The anchors' exact defaults. SAI: Stability-AI/sd3.5 sd3_infer.py (Medium); diffusers: its SD3
-#: pipeline's skip_guidance_* defaults; ComfyUI: SkipLayerGuidanceSD3's defaults.
-PRESETS = {
-    "SAI reference": SLGSettings((7, 8, 9), 2.5, 0.01, 0.20, GATE_STEPS),
-    "diffusers": SLGSettings((7, 8, 9), 2.8, 0.01, 0.20, GATE_STEPS),
-    "ComfyUI": SLGSettings((7, 8, 9), 3.0, 0.01, 0.15, GATE_SIGMA),
-}
-CUSTOM = "custom"
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    if not re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*,?\s*", text or ""):
-        raise SNRToolkitError(f"Skip Layer Guidance: layers must be block indices separated by commas, "
-                              f"like '7, 8, 9'; got {text!r}")
-    return tuple(sorted({int(n) for n in re.findall(r"\d+", text)}))
-
-
-def validate(settings: SLGSettings, depth: int, who: str) -> None:
-    if not settings.layers:
-        raise SNRToolkitError(f"{who}: no layers given; SD3.5 Medium's reference skips '7, 8, 9'.")
-    too_deep = [layer for layer in settings.layers if layer >= depth]
-    if too_deep:
-        raise SNRToolkitError(f"{who}: layer {too_deep[0]} is out of range: this model has {depth} joint blocks "
-                              f"(0 … {depth - 1}).")
-    if not settings.start < settings.end:
-        raise SNRToolkitError(f"{who}: start ({settings.start}) must be below end ({settings.end}); the window "
-                              "would be empty.")
-    if not settings.scale > 0:
-        raise SNRToolkitError(f"{who}: scale must be above 0 (0 disables SLG: leave the node out instead).")
+WHO = "Skip Layer Guidance"
+UNCOND_WRAPPER_KEY = "snr_toolkit_slg_uncond"
 
 
 def make_gate(settings: SLGSettings, model_sampling):
@@ -76,11 +37,12 @@ def make_gate(settings: SLGSettings, model_sampling):
 
         def inside(sigma, schedule):
             if schedule is None:
-                raise SNRToolkitError("Skip Layer Guidance: step-fraction gating needs the sampler's sigmas, which "
-                                      "this sampler did not provide; use gating 'sigma percent'.")
+                raise SNRToolkitError(f"{WHO}: step-fraction gating needs the sampler's sigmas, which this sampler "
+                                      "did not provide; use gating 'sigma percent'.")
             if floats[0] is not schedule:
                 floats[:] = schedule, schedule.tolist()
-            return in_step_window(step_index(floats[1], sigma), len(floats[1]) - 1, settings.start, settings.end)
+            step_in = in_step_range if settings.gating == GATE_STEP_RANGE else in_step_window
+            return step_in(step_index(floats[1], sigma), len(floats[1]) - 1, settings.start, settings.end)
     last = [None, False]
 
     def gate(sigma: torch.Tensor, schedule) -> bool:
@@ -90,119 +52,192 @@ def make_gate(settings: SLGSettings, model_sampling):
     return gate
 
 
-def slg_post_cfg(settings: SLGSettings, gate, fork: ForkState | None):
-    """SLG as a post-CFG step. With `fork`, the skip branch was run from the cond pass's state at the
-    first skipped block (slg_fork.py); otherwise, or when that was not possible, one plain extra cond
-    pass runs with the layers skipped."""
-    first = settings.layers[0]
+def schedule_of(options: dict):
+    return options.get("transformer_options", {}).get("sample_sigmas")
+
+
+def slg_post_cfg(settings: SLGSettings, counts: dict, gate, fork: ForkState | None):
+    """SLG as a post-CFG step. With `fork`, the skip branch resumes from the cond pass's state at the first
+    skipped block (internals/dit.py); otherwise, or when that was not possible, one plain extra cond pass
+    runs with the layers skipped."""
+    first = first_skipped(settings, counts)
     last_path = [None]
 
     def report(path: str) -> None:
         if path != last_path[0]:
-            log.info("Skip Layer Guidance: %s", path)
+            log.info("%s: %s", WHO, path)
             last_path[0] = path
 
     def post_cfg(args):
         sigma = args["sigma"]
-        schedule = args["model_options"].get("transformer_options", {}).get("sample_sigmas")
-        if not gate(sigma, schedule):
+        if not gate(sigma, schedule_of(args["model_options"])):
             return args["denoised"]
+        options = args["model_options"].copy()
         if fork is not None:
-            tokens = fork.take(sigma, args["input"].shape[0])
-            reason = why_not_forkable(args) or (None if tokens is not None else
-                                                "the cond pass did not run in one piece")
+            kept = fork.take(sigma, args["input"].shape[0])
+            reason = why_not_forkable(args) or (None if kept is not None else "the cond pass did not run in one piece")
             if reason is None:
-                cond_skipped = denoised_from_tokens(args["model"], tokens, args["input"], sigma)
-                report(f"fast path, forked at block {first}: the skip branch runs "
-                       f"{len(args['model'].diffusion_model.joint_blocks) - first - len(settings.layers)} blocks")
-                return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
-            fork.disabled = True  # stop forking for the rest of this sampling run
-            report(f"plain path (a full extra cond pass), because {reason}")
+                options = branch_options(options, counts, settings.layers(), first, kept)
+                report(f"fast path, forked at block {first[1]}: the skip branch runs "
+                       f"{blocks_run_by_branch(settings, counts)} blocks")
+            else:
+                fork.disabled = True  # stop forking for the rest of this sampling run
+                report(f"plain path (a full extra cond pass), because {reason}")
+                options = skip_options(options, settings.layers())
         else:
             report("plain path (a full extra cond pass), fast path off")
-        options = skip_options(args["model_options"].copy(), settings.layers)
+            options = skip_options(options, settings.layers())
         (cond_skipped,) = calc_cond_batch(args["model"], [args["cond"]], args["input"], sigma, options)
         return skip_layer_guidance(args["denoised"], args["cond_denoised"], cond_skipped, settings.scale)
     return post_cfg
 
 
+def uncond_skipped(settings: SLGSettings, gate):
+    """CALC_COND_BATCH wrapper: inside the window the uncond prediction comes from a pass with the layers
+    skipped (ComfyUI's SkipLayerGuidanceDiTSimple: the cond pass, then the skipped uncond pass)."""
+    def wrapper(executor, model, conds, x_in, timestep, model_options):
+        if len(conds) != 2 or conds[1] is None or not gate(timestep, schedule_of(model_options)):
+            return executor(model, conds, x_in, timestep, model_options)
+        cond, _ = executor(model, [conds[0], None], x_in, timestep, model_options)
+        _, uncond = executor(model, [None, conds[1]], x_in, timestep,
+                             skip_options(model_options.copy(), settings.layers()))
+        return [cond, uncond]
+    return wrapper
+
+
+def chosen_settings(preset, layers, scale, start, end, gating, single_layers, mode, family, counts):
+    """(preset name, settings) after resolving 'recommended', checking fit, and validating custom values."""
+    chosen_by_user = preset != RECOMMENDED
+    if preset == RECOMMENDED:
+        preset = recommended(family.name, counts)
+        if not PRESETS[preset].recommended:
+            log.warning("%s: no preset is published for this %s model (%d blocks); using %r (%s). Check the result, "
+                        "or choose 'custom'.", WHO, family.name, counts[DOUBLE], preset, PRESETS[preset].source)
+    if preset == CUSTOM:
+        try:
+            settings = SLGSettings(parse_layers(layers, WHO, allow_empty=True), scale, start, end, gating,
+                                   parse_layers(single_layers, WHO, allow_empty=True, name="single_layers"), mode)
+        except ValueError as error:
+            raise SNRToolkitError(str(error)) from None
+        problem = validation_problem(settings, family.name, counts)
+        if problem:
+            raise SNRToolkitError(f"{WHO}: {problem}.")
+        return preset, settings
+    if preset not in PRESETS:
+        raise SNRToolkitError(f"{WHO}: unknown preset {preset!r}; choose one of {RECOMMENDED}, "
+                              f"{', '.join(PRESETS)}, {CUSTOM}.")
+    published_for = (PRESETS[preset].model or "").partition(" ")[0]
+    if published_for and published_for != family.name:
+        fitting = presets_for(family.name, counts) + ["ComfyUI", "ComfyUI (uncond)"]
+        raise SNRToolkitError(f"{WHO}: preset {preset!r} was published for {PRESETS[preset].source}, not for this "
+                              f"{family.name} model; its block numbers would mean other blocks here. Presets for "
+                              f"this model: {', '.join(fitting)}; or choose 'custom'.")
+    if not preset_fits(PRESETS[preset], family.name, counts):  # same family, another size (SD3.5 Large)
+        log.warning("%s: preset %r was published for %s; this %s model has %d blocks, where nothing was published "
+                    "for these values. Check the result, or choose 'custom'.", WHO, preset, PRESETS[preset].source,
+                    family.name, counts[DOUBLE])
+    settings = PRESETS[preset].settings
+    widgets = (tuple(int(n) for n in re.findall(r"\d+", layers or "")), scale, start, end, gating,
+               tuple(int(n) for n in re.findall(r"\d+", single_layers or "")), mode)
+    preset_values = (settings.double, settings.scale, settings.start, settings.end, settings.gating, settings.single,
+                     settings.mode)
+    if chosen_by_user and widgets != preset_values:
+        log.warning("%s: preset %r sets the values; the layers/scale/start/end/gating/single_layers/mode widgets (%s) are ignored. "
+                    "Choose preset 'custom' to use them.", WHO, preset, widgets)
+    return preset, settings
+
+
 class SNRTSkipLayerGuidance(io.ComfyNode):
     @classmethod
     def define_schema(cls):
-        sai = PRESETS["SAI reference"]
+        sai = PRESETS["SAI reference"].settings
+        sources = "; ".join(f"{name}: {p.source}" for name, p in PRESETS.items())
         return schema(
-            search_aliases=["slg", "skip layer guidance", "sd3.5", "stability"],
+            search_aliases=["slg", "skip layer guidance", "sd3.5", "wan", "flux", "stability"],
             node_id="SNRTSkipLayerGuidance",
-            display_name="Skip Layer Guidance (SD3.5)",
+            display_name="Skip Layer Guidance (DiT)",
             category="advanced/guidance",
             description=(
-                "Skip Layer Guidance, recommended by Stability AI for SD 3.5 Medium (anatomy, coherence): on steps in "
-                "the window, run the positive prompt once more with some MMDiT joint blocks skipped and push away "
-                "from it: out = cfg + (cond − cond_skipped) × scale. Presets carry each anchor's exact defaults; "
-                "the layers/scale/start/end/gating widgets are read only with preset 'custom'. Chain 'Rescale CFG' "
-                "after this node to rescale the SLG result."),
+                "Skip Layer Guidance (Stability AI for SD 3.5 Medium; used on Wan, SD 3.5 Large, Flux and other "
+                "DiTs): in the window, run the prompt once more with some transformer blocks skipped and push away "
+                "from it. Mode original: out = cfg + (cond − cond_skipped) × scale (3 passes, the third forked from "
+                "the cond pass where exact). Mode uncond: the uncond pass runs with the blocks skipped (2 passes). "
+                "Detects the model family; presets carry each source's exact values, the widgets are read only "
+                "with preset 'custom'. Chain 'Rescale CFG' after this node to rescale the result."),
             inputs=[
-                io.Model.Input("model", tooltip="An SD3 / SD3.5 (MMDiT) model. UNet models are refused."),
-                io.Combo.Input("preset", options=list(PRESETS) + [CUSTOM], default="SAI reference",
-                               tooltip="SAI reference: layers 7,8,9, scale 2.5, steps with 0.01 < i/N < 0.20 (SD3.5 "
-                               "Medium; SAI pairs it with cfg 4, dpmpp_2m, shift 3). diffusers: scale 2.8, same "
-                               "window. ComfyUI: scale 3.0, sigma percent 0.01–0.15. custom: the widgets below."),
-                io.String.Input("layers", **advanced(), default=", ".join(map(str, sai.layers)),
-                                tooltip="Joint blocks to skip, comma separated (custom only). SD3.5 Medium has 24 "
-                                "(0–23)."),
+                io.Model.Input("model", tooltip="A DiT model: SD3/SD3.5, Flux, Chroma, Wan, HunyuanVideo, LTX-Video, "
+                               "Qwen-Image, AuraFlow, Mochi, HunyuanDiT. UNet models are refused. Not mutated."),
+                io.Combo.Input("preset", options=[RECOMMENDED] + list(PRESETS) + [CUSTOM], default=RECOMMENDED,
+                               tooltip="recommended: the preset published for the detected family (else 'ComfyUI'). "
+                               f"{sources}. custom: the widgets below."),
+                io.String.Input("layers", **advanced(), default=", ".join(map(str, sai.double)),
+                                tooltip="Custom only: blocks to skip, comma separated: SD3 joint blocks, Flux/Chroma/"
+                                "HunyuanVideo/AuraFlow double blocks, the blocks of Wan, LTX-Video, Qwen-Image, Mochi "
+                                "(SD3.5 Medium 0–23, Large 0–37, Wan 1.3B 0–29, 14B 0–39)."),
                 io.Float.Input("scale", **advanced(), default=sai.scale, min=0.0, max=10.0, step=0.05,
-                               tooltip="SLG strength (custom only)."),
+                               tooltip="Custom only: SLG strength (mode original; mode uncond has none)."),
                 io.Float.Input("start", **advanced(), default=sai.start, min=0.0, max=1.0, step=0.001,
-                               tooltip="Window start (custom only): a step fraction i/N, or a sigma percent."),
+                               tooltip="Custom only: window start, a step fraction i/N or a sigma percent."),
                 io.Float.Input("end", **advanced(), default=sai.end, min=0.0, max=1.0, step=0.001,
-                               tooltip="Window end (custom only), above start."),
-                io.Combo.Input("gating", **advanced(), options=[GATE_STEPS, GATE_SIGMA], default=GATE_STEPS,
-                               tooltip="step fraction: step i of N is guided when start·N < i < end·N (SAI, "
-                               "diffusers). sigma percent: σ between the model's σ at start and end percent "
-                               "(ComfyUI). Custom only."),
+                               tooltip="Custom only: window end, above start."),
+                io.Combo.Input("gating", **advanced(), options=list(GATES), default=GATE_STEPS,
+                               tooltip="Custom only. step fraction: step i of N is guided when start·N < i < end·N "
+                               "(SAI, diffusers). step range: int(start·N) ≤ i < int(end·N) (musubi-tuner, Wan2GP). "
+                               "sigma percent: σ between the model's σ at start and "
+                               "end percent (ComfyUI)."),
                 io.Boolean.Input("fast_path", **advanced(), default=True, optional=True,
-                                 tooltip="Fork the skip branch from the cond pass at the first skipped block "
-                                 "instead of a full extra pass: same result, 14/24 of the extra cost on SD3.5 "
-                                 "Medium. Falls back to the full pass by itself (ControlNet, area/mask prompts, "
-                                 "model wrappers) and says so in the log."),
+                                 tooltip="Mode original: run the skip branch from the cond pass's state at the first "
+                                 "skipped block instead of a full extra pass: the same result, e.g. 14/24 of the "
+                                 "extra cost on SD3.5 Medium. Falls back to the full pass by itself (ControlNet, "
+                                 "area/mask prompts, model wrappers, a ComfyUI whose block loop changed) and says "
+                                 "so in the log."),
+                io.String.Input("single_layers", **advanced(), default="", optional=True,
+                                tooltip="Custom only: single blocks to skip (Flux 0–37, Chroma, HunyuanVideo, "
+                                "AuraFlow); empty for families that have none."),
+                io.Combo.Input("mode", **advanced(), options=list(MODES), default=MODE_ORIGINAL, optional=True,
+                               tooltip="Custom only. original: a third pass, cond with blocks skipped (ComfyUI's "
+                               "SkipLayerGuidanceDiT). uncond: the uncond pass skips the blocks, 2 passes, scale "
+                               "unused (ComfyUI's SkipLayerGuidanceDiTSimple, musubi-tuner --slg_mode uncond)."),
             ],
-            outputs=[io.Model.Output(tooltip="A clone with SLG as a post-CFG step.")],
+            outputs=[io.Model.Output(tooltip="A clone with SLG installed.")],
         )
 
     @classmethod
-    def execute(cls, model, preset, layers, scale, start, end, gating, fast_path=True) -> io.NodeOutput:
-        who = "Skip Layer Guidance (SD3.5)"
-        depth = joint_block_count(model, who)
-        if preset == CUSTOM:
-            settings = SLGSettings(parse_layers(layers), scale, start, end, gating)
-        elif preset in PRESETS:
-            settings = PRESETS[preset]
-            widgets = SLGSettings(tuple(int(n) for n in re.findall(r"\d+", layers or "")), scale, start, end, gating)
-            if widgets != settings:
-                log.warning("%s: preset %r sets the values; the layers/scale/start/end/gating widgets (%s) are "
-                            "ignored. Choose preset 'custom' to use them.", who, preset, widgets)
-        else:
-            raise SNRToolkitError(f"{who}: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}, {CUSTOM}.")
-        validate(settings, depth, who)
-        stop_if(protocol_problems(), who)
-        fork = None
-        if fast_path:
-            reason = ("block %d already has a replace patch from another node" % settings.layers[0]
-                      if has_block_patch(model, settings.layers[0])
-                      else "; ".join(fork_problems(type(model.model.diffusion_model), type(model.model))))
-            if reason:
-                log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s",
-                            who, reason)
-            else:
-                fork = ForkState()
+    def execute(cls, model, preset, layers, scale, start, end, gating, fast_path=True, single_layers="",
+                mode=MODE_ORIGINAL) -> io.NodeOutput:
+        family = dit_family(model, WHO)
+        counts = block_counts(model, family)
+        preset, settings = chosen_settings(preset, layers, scale, start, end, gating, single_layers, mode, family,
+                                           counts)
+        stop_if(protocol_problems(family, type(model.model.diffusion_model)), WHO)
+        absent = {kind: [i for i in indices if i >= counts[kind]] for kind, indices in settings.layers().items()}
+        if any(absent.values()):  # presets only: custom layers were validated
+            log.info("%s: preset %s names blocks this %s model does not have (%s); like ComfyUI's node, they are "
+                     "left out.", WHO, preset, family.name, absent)
         gate = make_gate(settings, model.get_model_object("model_sampling"))
         patched = model.clone()
-        if fork is not None:
-            patched.set_model_patch_replace(fork_patch(fork, model.model.diffusion_model, settings.layers[0],
-                                                       settings.layers,
-                                                       lambda sigma, options: gate(sigma, options.get("sample_sigmas"))),
-                                            "dit", "double_block", settings.layers[0])
-        patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, gate, fork))
-        log.info("%s: preset %s, layers %s, scale %g, %s window %g–%g", who, preset, list(settings.layers),
-                 settings.scale, settings.gating, settings.start, settings.end)
+        if settings.mode == MODE_UNCOND:
+            patched.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, UNCOND_WRAPPER_KEY)
+            patched.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, UNCOND_WRAPPER_KEY, uncond_skipped(settings, gate))
+        else:
+            first = first_skipped(settings, counts)
+            fork = ForkState() if fast_path and first and cls._can_fork(model, family, first) else None
+            if fork is not None:
+                patched.set_model_patch_replace(
+                    keep_patch(fork, model.model.diffusion_model, family, first[0], first[1],
+                               lambda sigma, options: gate(sigma, options.get("sample_sigmas"))),
+                    "dit", first[0], first[1])
+            patched.set_model_sampler_post_cfg_function(slg_post_cfg(settings, counts, gate, fork))
+        log.info("%s: %s model, preset %s, mode %s, double %s single %s, scale %g, %s window %g–%g", WHO,
+                 family.name, preset, settings.mode, list(settings.double), list(settings.single), settings.scale,
+                 settings.gating, settings.start, settings.end)
         return io.NodeOutput(patched)
+
+    @staticmethod
+    def _can_fork(model, family, first) -> bool:
+        reason = (f"block {first[1]} already has a replace patch from another node"
+                  if has_block_patch(model, *first)
+                  else "; ".join(fork_problems(type(model.model.diffusion_model), family)))
+        if reason:
+            log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s", WHO, reason)
+        return not reason

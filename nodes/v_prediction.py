@@ -33,6 +33,21 @@ def skip_uncond_above(sigma_threshold: float):
     return wrapper
 
 
+def configure_sampling(model, schedule, prediction_type: type, terminal_sigma: float | None,
+                       chosen_terminal_sigma: float | None):
+    """A clone of `model` sampling with `prediction_type`, on a ZTSNR table pinned at `terminal_sigma` (Lin et
+    al. 2023) or, when None, the plain table; the resolution factor of `schedule` is kept. Returns (clone, table).
+    `chosen_terminal_sigma` is what the ztsnr_* schedulers start from (None: NovelAI's 20000)."""
+    use_zsnr = terminal_sigma is not None
+    table = zero_terminal_snr_sigmas(schedule.plain_sigmas, terminal_sigma) if use_zsnr else schedule.plain_sigmas
+    sampling = discrete_sampling(model.model.model_config, prediction_type, table, use_zsnr, chosen_terminal_sigma)
+    if schedule.sigma_hi_factor != 1.0:
+        sampling = with_sigma_hi_factor(sampling, schedule.sigma_hi_factor)
+    patched = model.clone()
+    patched.add_object_patch("model_sampling", sampling)
+    return patched, table
+
+
 class SNRTVPrediction(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -44,18 +59,22 @@ class SNRTVPrediction(io.ComfyNode):
             description=(
                 "Sets how a discrete SD-family model is sampled: ε or v prediction (Salimans & Ho 2022), with or "
                 "without Zero Terminal SNR (Lin et al. 2023), whose last step is pure noise so the model can make "
-                "truly dark or bright images (NovelAI V3). 'auto' keeps what ComfyUI's loader read from the "
-                "checkpoint's v_pred / ztsnr keys. Never force ZTSNR on a checkpoint not trained with it: the "
-                "image burns."),
+                "truly dark or bright images (NovelAI V3). 'auto' keeps what the model samples with now: what "
+                "Load Checkpoint read from the checkpoint's v_pred / ztsnr keys, or what Load Checkpoint (reads "
+                "training metadata) decided from those keys and the file's metadata. Never force ZTSNR on a "
+                "checkpoint not trained with it: the image burns."),
             inputs=[
                 io.Model.Input("model", tooltip="SD1/SD2/SDXL-family model. Not mutated: the output is a clone."),
                 io.Combo.Input("prediction", options=["auto", "v_prediction", "eps"], default="auto",
-                               tooltip="What the network outputs. auto: what the loader detected (v_pred key)."),
+                               tooltip="What the network outputs. auto: keep what the loader set: Load Checkpoint "
+                               "reads only the v_pred key (no key: eps); Load Checkpoint (reads training metadata) "
+                               "also reads modelspec / kohya metadata and reports which source won."),
                 io.Combo.Input("zsnr", options=["auto", "on", "off"], default="auto",
-                               tooltip="Zero Terminal SNR. auto: what the loader detected (ztsnr key, as on "
-                               "NoobAI-XL V-Pred). on: force it — only for checkpoints trained with ZTSNR; on a "
-                               "v-pred checkpoint without the ztsnr key this logs a warning, and if the model was "
-                               "not trained for it the image burns. Needs v_prediction."),
+                               tooltip="Zero Terminal SNR. auto: keep what the loader set: the ztsnr key (as on "
+                               "NoobAI-XL V-Pred) with Load Checkpoint, the key or ss_zero_terminal_snr metadata "
+                               "with Load Checkpoint (reads training metadata). on: force it — only for checkpoints "
+                               "trained with ZTSNR; on a v-pred model that neither marks as ZTSNR this logs a "
+                               "warning, and if the model was not trained for it the image burns. Needs v_prediction."),
                 io.Combo.Input("terminal_sigma", options=list(TERMINAL_SIGMAS), default=list(TERMINAL_SIGMAS)[0],
                                tooltip="Finite stand-in for the terminal σ = ∞ in the model's table: NovelAI sampled "
                                "from σ 20000 (default; also what the ztsnr_* schedulers use on a model without "
@@ -85,18 +104,13 @@ class SNRTVPrediction(io.ComfyNode):
         if skip_cfg_on_terminal_step and not use_zsnr:
             raise SNRToolkitError(f"{who}: skip_cfg_on_terminal_step needs ZTSNR; without it there is no "
                                   "terminal step. Turn zsnr on (ZTSNR checkpoints only) or the option off.")
-        if zsnr == "on" and is_v and not model.model.model_config.sampling_settings.get("zsnr", False):
-            log.warning("%s: ZTSNR forced on a v-prediction checkpoint without the 'ztsnr' key. If it was not "
-                        "trained with Zero Terminal SNR the image will burn; use zsnr auto/off then.", who)
+        # schedule.zsnr: what the loader set, from the ztsnr key (core) or also the file's metadata (ours).
+        if zsnr == "on" and is_v and not schedule.zsnr:
+            log.warning("%s: ZTSNR forced on a v-prediction checkpoint without the 'ztsnr' key or ZTSNR metadata. If "
+                        "it was not trained with Zero Terminal SNR the image will burn; use zsnr auto/off then.", who)
 
         terminal = TERMINAL_SIGMAS[terminal_sigma] if use_zsnr else None
-        table = zero_terminal_snr_sigmas(schedule.plain_sigmas, terminal) if use_zsnr else schedule.plain_sigmas
-        sampling = discrete_sampling(model.model.model_config, prediction_type, table, use_zsnr, terminal)
-        if schedule.sigma_hi_factor != 1.0:
-            sampling = with_sigma_hi_factor(sampling, schedule.sigma_hi_factor)
-
-        patched = model.clone()
-        patched.add_object_patch("model_sampling", sampling)
+        patched, table = configure_sampling(model, schedule, prediction_type, terminal, chosen_terminal_sigma=terminal)
         patched.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY)
         if skip_cfg_on_terminal_step:
             patched.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, SKIP_CFG_WRAPPER_KEY,

@@ -36,6 +36,11 @@ def in_step_window(step: int, steps: int, start: float, end: float) -> bool:
     return start * steps < step < end * steps
 
 
+def in_step_range(step: int, steps: int, start: float, end: float) -> bool:
+    """musubi-tuner's and Wan2GP's gate: int(start·steps) ≤ step < int(end·steps)."""
+    return int(start * steps) <= step < int(end * steps)
+
+
 def step_index(schedule, sigma: float) -> int:
     """Index i of the step whose interval schedule[i] ≥ σ > schedule[i+1] holds σ (a sampler's
     intermediate evaluations belong to the step they start in). `schedule`: floats, first to last."""

@@ -97,3 +97,12 @@ def plain_sigmas_from_zero_terminal_snr(zsnr_sigmas: torch.Tensor, timesteps: in
     if torch.allclose(finite, zsnr_sigmas[:-1].double(), rtol=rtol, atol=0.0):
         return plain
     return None
+
+
+def exact_plain_sigmas(sigmas: torch.Tensor, linear_start: float, linear_end: float,
+                       rtol: float = 1e-4) -> torch.Tensor:
+    """A plain scaled-linear table rebuilt in float64 from its betas when `sigmas` (a model's float32
+    table) is one, so a ZTSNR rescale of it equals ComfyUI's own to the last bit; else `sigmas` unchanged."""
+    rebuilt = sigmas_from_alphas_cumprod(alphas_cumprod_from_betas(scaled_linear_betas(len(sigmas), linear_start,
+                                                                                       linear_end)))
+    return rebuilt if torch.allclose(rebuilt, sigmas.double(), rtol=rtol, atol=0.0) else sigmas

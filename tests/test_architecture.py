@@ -75,7 +75,7 @@ def pack_files() -> dict[str, str]:
              if p.relative_to(ROOT).parts[0] not in NOT_PACK}
     for folder in ("schedules", "samplers", "nodes", "internals"):
         assert any(f.startswith(folder + "/") for f in files), f"found no modules in {folder}/"
-    assert {"__init__.py", "errors.py", "internals/mmdit.py", "nodes/skip_layer_guidance.py"} <= files.keys()
+    assert {"__init__.py", "errors.py", "internals/dit.py", "nodes/skip_layer_guidance.py"} <= files.keys()
     return files
 
 
@@ -89,8 +89,8 @@ def test_the_rules_see_what_the_pack_really_imports(comfy_modules):
     # The classifier must recognise the imports the rules are about where they really occur.
     files = pack_files()
     seen = {path: imports(path, source) for path, source in files.items()}
-    assert ("internals.mmdit", True) in seen["nodes/skip_layer_guidance.py"]
-    assert any(m.startswith("comfy.") for m, rel in seen["internals/mmdit.py"] if not rel)
+    assert ("internals.dit", True) in seen["nodes/skip_layer_guidance.py"]
+    assert any(m.startswith("comfy.") for m, rel in seen["internals/dit.py"] if not rel)
     node_files = [p for p in files if p.startswith("nodes/")]
     assert all(any(m.startswith("comfy_api") for m, rel in seen[p] if not rel) for p in node_files), node_files
     # Every door imports ComfyUI; nodes/ and internals/ together are where the pack meets it.
@@ -109,7 +109,7 @@ def test_each_exception_is_still_needed(comfy_modules):
 @pytest.mark.parametrize("path, source, expected", [
     ("schedules/x.py", "import comfy.samplers", "pure folder imports ComfyUI's comfy.samplers"),
     ("samplers/x.py", "from folder_paths import get_folder_paths", "pure folder imports ComfyUI's folder_paths"),
-    ("samplers/x.py", "from ..internals import mmdit", "pure folder imports the pack's internals"),
+    ("samplers/x.py", "from ..internals import dit", "pure folder imports the pack's internals"),
     ("schedules/x.py", "from .. import nodes", "pure folder imports the pack's nodes"),
     ("nodes/x.py", "import comfy.model_management", "node imports ComfyUI's comfy.model_management"),
     ("nodes/x.py", "from comfy_extras.nodes_custom_sampler import SamplerCustom", "node imports ComfyUI's comfy_extras"),

@@ -22,7 +22,7 @@ GRAPH_READY = """() => window.app && window.app.graph && window.LiteGraph
 GRAPH_STATE = """() => window.app.graph.nodes.map(n => ({
     id: Number(n.id), raw_id: String(n.id), type: n.type, title: n.title, registered: !!window.LiteGraph.registered_node_types[n.type],
     has_errors: !!n.has_errors, size: [n.size[0], n.size[1]], bounds: Array.from(n.getBounding()),
-    widgets: (n.widgets || []).map(w => w.value)}))"""
+    widgets: (n.widgets || []).filter(w => w.serialize !== false).map(w => w.value)}))"""  # not saved: Preview as Text's display
 # Screenshot settings: full detail at any zoom (no low-detail boxes), no minimap over the graph.
 SCREENSHOT_SETTINGS = """async () => {
     const settings = window.app.extensionManager.setting;

@@ -7,8 +7,8 @@ import pathlib
 import pytest
 import torch
 
-DOORS = ("mmdit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise",
-         "model_management")
+DOORS = ("dit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise",
+         "model_management", "checkpoint_loading")
 
 
 @pytest.fixture()
@@ -33,18 +33,22 @@ def test_every_assumption_holds_on_this_comfyui(internals, name):
 
 
 def altered_loop():
-    """MMDiT's own block loop as a release might change it: the same code (replace patches and all) with its
-    output tokens scaled, so a fork that copies the old loop would no longer equal the plain pass."""
+    """MMDiT's own block loop as a release might change it: the same code (replace patches and all) plus a long
+    skip connection from block 0's output to the final layer, so the loop carries more than img/txt from block
+    to block and a branch that resumes at a later block would no longer equal the plain pass."""
     import inspect
+    import tempfile
     import textwrap
 
     import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
     source = textwrap.dedent(inspect.getsource(mmdit.MMDiT.forward_core_with_concat))
-    final = "x = self.final_layer(x, c_mod)"
-    assert source.count(final) == 1, "the test's edit no longer applies to this ComfyUI's MMDiT loop"
-    import tempfile
+    final, after_block = "x = self.final_layer(x, c_mod)", "\n        if control is not None:\n"
+    assert source.count(final) == 1 and source.count(after_block) == 1, \
+        "the test's edit no longer applies to this ComfyUI's MMDiT loop"
+    source = source.replace(final, "x = self.final_layer(x + 0.5 * first_out, c_mod)")
+    source = source.replace(after_block, "\n        if i == 0:\n            first_out = x" + after_block)
     path = pathlib.Path(tempfile.mkdtemp()) / "altered_mmdit_loop.py"
-    path.write_text(source.replace(final, final + " * 1.01"))  # a file, so inspect can read it as for a release
+    path.write_text(source)  # a file, so inspect can read it as for a release
     namespace = {}
     exec(compile(path.read_text(), str(path), "exec"), vars(mmdit), namespace)
     return namespace["forward_core_with_concat"]
@@ -57,12 +61,21 @@ def break_door(name, monkeypatch):
     import comfy.sample
     import comfy.samplers
     import comfy.supported_models
-    if name == "mmdit":
+    if name == "dit":
         monkeypatch.setattr(mmdit.MMDiT, "forward_core_with_concat", altered_loop())
         return "block loop"
     if name == "model_sampling":
         monkeypatch.setattr(comfy.model_sampling.ModelSamplingDiscrete, "sigma_max", 14.6)
         return "sigma_max is no longer a property"
+    if name == "model_sampling_flow":  # a release that rebuilds the flow table without its shift
+        set_parameters = comfy.model_sampling.ModelSamplingDiscreteFlow.set_parameters
+        monkeypatch.setattr(comfy.model_sampling.ModelSamplingDiscreteFlow, "set_parameters",
+                            lambda self, shift=1.0, timesteps=1000, multiplier=1000: set_parameters(
+                                self, 3.0, timesteps, multiplier))
+        return "ModelSamplingDiscreteFlow: scaling its shift no longer scales every σ/(1 − σ)"
+    if name == "supported_models_subclass":  # a release that makes a listed family subclass another
+        monkeypatch.setattr(comfy.supported_models, "FluxSchnell", type("FluxSchnell", (comfy.supported_models.SD3,), {}))
+        return "FluxSchnell now subclasses SD3, listed before it"
     if name == "scheduler_registry":
         monkeypatch.setattr(comfy.samplers.KSampler, "SCHEDULERS", list(comfy.samplers.SCHEDULER_NAMES))
         return "same list object"
@@ -82,6 +95,9 @@ def break_door(name, monkeypatch):
     if name == "noise":
         monkeypatch.setattr(comfy.sample, "prepare_noise", lambda latent, generator: None)
         return "prepare_noise's parameters"
+    if name == "checkpoint_loading":  # a release that stops reading the v_pred key the precedence ranks first
+        monkeypatch.setattr(comfy.supported_models.SDXL, "model_type", lambda self, state_dict, prefix="": None)
+        return "no longer reads the v_pred / ztsnr keys"
     raise AssertionError(name)
 
 
@@ -142,13 +158,13 @@ def slg(comfy_host, model, fast_path):
 def test_slg_fork_falls_back_to_the_plain_pass_when_mmdits_loop_changed(internals, comfy_host, monkeypatch, caplog):
     from tools import tiny_models
     model = tiny_models.tiny_sd3_medium(num_blocks=24)
-    assert comfy_host.pack_module("internals.mmdit").fork_problems(type(model.model.diffusion_model),
-                                                               type(model.model)) == []
-    break_door("mmdit", monkeypatch)
+    door = comfy_host.pack_module("internals.dit")
+    assert door.fork_problems(type(model.model.diffusion_model), door.FAMILIES[0]) == []
+    break_door("dit", monkeypatch)
     with caplog.at_level(logging.INFO, logger="snr_toolkit"):
         fast = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=True))
     assert "fast path off, the plain extra pass runs instead (same output, slower)" in caplog.text
-    assert "block loop or output mapping" in caplog.text
+    assert "SD3's block loop (OpenAISignatureMMDITWrapper, fingerprint" in caplog.text
     assert "forked at block" not in caplog.text
     plain = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=False))
     assert torch.equal(fast, plain)
@@ -167,14 +183,18 @@ def test_loading_the_pack_warns_once_per_changed_internal(internals, monkeypatch
     assert "changed what internals/cfg.py relies on: calc_cond_batch's parameters" in caplog.text
 
 
-def test_the_fork_also_checks_the_output_mapping_it_repeats(internals, comfy_host, monkeypatch):
-    import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
-    import comfy.model_base
-    door = comfy_host.pack_module("internals.mmdit")
-    original = comfy.model_base.SD3._apply_model
+@pytest.mark.parametrize("change,name", [("model_sampling_flow", "model_sampling"),
+                                         ("supported_models_subclass", "supported_models")])
+def test_a_changed_flow_internal_is_named(internals, change, name, monkeypatch):
+    words = break_door(change, monkeypatch)
+    found = internals.door(name).contract_problems()
+    assert found and any(words in problem for problem in found), found
 
-    def _apply_model(self, *args, **kwargs):  # a release that post-processes the prediction differently
-        return original(self, *args, **kwargs)
-    monkeypatch.setattr(comfy.model_base.SD3, "_apply_model", _apply_model)
-    found = door.fork_problems(mmdit.OpenAISignatureMMDITWrapper, comfy.model_base.SD3)
-    assert len(found) == 1 and "SD3._apply_model no longer ends in" in found[0], found
+
+def test_scale_sigma_max_stops_when_the_flow_shift_changed(internals, comfy_host, monkeypatch):
+    from tools import tiny_models
+    model = tiny_models.tiny_sd3_medium(num_blocks=2)
+    break_door("model_sampling_flow", monkeypatch)
+    error = comfy_host.pack_module("errors").SNRToolkitError
+    with pytest.raises(error, match="changed an internal.*no longer scales every"):
+        comfy_host.node("SNRTSigmaMaxScale").execute(model, 2048, 2048, 0, None)

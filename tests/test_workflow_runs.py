@@ -2,8 +2,9 @@
 
 The workflow is converted to an API prompt as the graph editor would send it; only the checkpoint
 and text-encoder loaders are swapped for fixture loaders reading tiny random-weight checkpoints of
-the real architectures, written here under the public file names. Every other node, sampler,
-scheduler and widget value stays as bundled, canvases and step counts included.
+the real architectures, written here under the public file names. Load Checkpoint (reads training
+metadata) is not swapped: it loads tiny files from models/checkpoints through ComfyUI's own detection.
+Every other node, sampler, scheduler and widget value stays as bundled, canvases and step counts included.
 """
 import copy
 import io
@@ -26,23 +27,37 @@ EXPECTED_SIZES = {
     "sdxl_vpred_ztsnr_ksampler": (832, 1216),
     "sdxl_vpred_ztsnr_custom_sampler": (832, 1216),
     "sd35_medium_skip_layer_guidance": (1024, 1024),
+    "sd35_large_skip_layer_guidance": (1024, 1024),
     "pyramid_noise_custom_sampler": (1024, 1024),
     "pyramid_noise_ksampler_advanced": (1024, 1024),
     "high_resolution_hires_fix": (2688, 1536),
+    "sdxl_vpred_checkpoint_metadata": (832, 1216),
+    "sd35_medium_checkpoint_metadata": (960, 400),  # it saves its σ plot
 }
 
 
 @pytest.fixture(scope="module")
-def tiny_files(live_server, comfy_host):
-    """Tiny checkpoints under the names the workflows use, in the server's (temporary) models folder."""
+def tiny_files(live_server, comfy_host, public_model_files):
+    """Tiny checkpoints under the names the workflows use, in the server's (temporary) models folder. The
+    metadata loader reads models/checkpoints itself, through ComfyUI's own detection (the fixture pack
+    registers configs for the toy widths), so real tiny files replace the empty placeholders there."""
     from tools import tiny_checkpoints
     models = live_server.base / "models"
+    tiny_checkpoints.write_detectable_checkpoint(models / "checkpoints" / build_workflows.NOOB,
+                                                 tiny_checkpoints.detectable_tensors("sdxl", seed=1), ("v_pred", "ztsnr"))
+    tiny_checkpoints.write_detectable_checkpoint(models / "checkpoints" / build_workflows.SD35,
+                                                 tiny_checkpoints.detectable_tensors("sd3", seed=2))
     tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.NOOB, "sdxl", seed=1,
                                       v_pred=True, ztsnr=True)
     tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.SD35, "sd3", seed=2)
+    tiny_checkpoints.write_checkpoint(models / "tiny_checkpoints" / build_workflows.SD35_LARGE, "sd3", seed=4,
+                                      **tiny_checkpoints.SD3_LARGE_OVERRIDES)
     tiny_checkpoints.write_text_encoders(models / "tiny_text_encoders", {
         "clip_l": build_workflows.CLIP_L, "clip_g": build_workflows.CLIP_G, "t5xxl": build_workflows.T5})
-    return live_server.get_json("/object_info")
+    yield live_server.get_json("/object_info")
+    # Back to the empty placeholders, for the tests that expect execution to stop at the loaders.
+    for name in (build_workflows.NOOB, build_workflows.SD35):
+        (models / "checkpoints" / name).write_bytes(b"")
 
 
 def with_tiny_loaders(prompt: dict) -> dict:
@@ -88,7 +103,8 @@ def test_bundled_workflow_runs_end_to_end(live_server, tiny_files, stem):
     bundled = bundled_prompt(stem, tiny_files)
     prompt = with_tiny_loaders(bundled)
     swapped = {k for k in prompt if prompt[k]["class_type"] != bundled[k]["class_type"]}
-    assert {bundled[k]["class_type"] for k in swapped} <= set(SWAPS) and swapped
+    assert {bundled[k]["class_type"] for k in swapped} <= set(SWAPS)
+    assert swapped or any(n["class_type"] == "SNRTCheckpointLoader" for n in bundled.values())  # reads real files
     assert all(prompt[k] == bundled[k] for k in prompt if k not in swapped), "only loaders may change"
     assert all(prompt[k]["inputs"] == bundled[k]["inputs"] for k in swapped), "loaders keep the file names"
 

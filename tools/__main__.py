@@ -4,11 +4,12 @@
                                           Debian's chromium for the browser test included)
     python3 -m tools demo [--quick]       the pack's demo on its embedded default (the ideal model)
     python3 -m tools bench [--quick] [--only slg|nodes]   what each node costs (tools/bench.py)
-    python3 -m tools quality [--quick]    schedule quality on the ideal model (tools/schedule_quality.py)
+    python3 -m tools quality [--quick] [--flow]  schedule quality on the ideal model (tools/schedule_quality.py)
     python3 -m tools workflows            rebuild workflows/*.json (tools/build_workflows.py)
     python3 -m tools samplers [--quick]   every KSampler sampler on the ideal model (tools/sampler_survey.py)
     python3 -m tools spectrum             pyramid-noise spectrum picture (tools/noise_spectrum.py)
     python3 -m tools locales              regenerate locales/en from the node schemas (tools/locales.py)
+    python3 -m tools loadercost           the metadata loader's cost next to Load Checkpoint (tools/loader_cost.py)
     python3 -m tools serve [--port N]     a ComfyUI server with the pack, until Ctrl-C
     python3 -m tools setup                only build the host; prints where it is
 
@@ -25,7 +26,7 @@ from . import host
 #: command → the module the host venv runs (from the repository root, so `tools` imports as a package).
 MODULES = {"demo": "tools.demo", "bench": "tools.bench", "quality": "tools.schedule_quality",
            "workflows": "tools.build_workflows", "samplers": "tools.sampler_survey",
-           "spectrum": "tools.noise_spectrum", "locales": "tools.locales"}
+           "spectrum": "tools.noise_spectrum", "locales": "tools.locales", "loadercost": "tools.loader_cost"}
 
 
 def main(argv: list[str]) -> int:

@@ -186,6 +186,69 @@ def bench_slg(nodes, tiny_models, args) -> list[dict]:
     return rows
 
 
+#: tools.tiny_dits family → ComfyUI SkipLayerGuidanceDiT's default layers where the family has them (double,
+#: single). AuraFlow has 4 double layers: its single 7–9 sit at the same depth.
+FAMILY_LAYERS = {"aura_flow": ("", "7, 8, 9")}
+
+
+def bench_slg_families(nodes, args) -> list[dict]:
+    """Every DiT family at toy width: plain CFG, ComfyUI's SkipLayerGuidanceDiT, ours (fast and plain path),
+    same layers, every step inside the window; with the ideal ratio of a fork beside them."""
+    from tools import tiny_dits
+    from tools.pack import load_pack
+    load_pack("snr_toolkit")
+    from snr_toolkit.samplers.slg_presets import SLGSettings, blocks_run_by_branch
+    mapping = nodes.NODE_CLASS_MAPPINGS
+    rows = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # toy widths gain nothing from threads; keeps a shared CPU's noise down
+    try:
+        for family, (build, conditioning, make_latent) in tiny_dits.FAMILIES.items():
+            model = build()
+            double, single = FAMILY_LAYERS.get(family, ("7, 8, 9", "7, 8, 9"))
+            door = nodes_pack_door(nodes)
+            dit = door.dit_family(model, "bench")
+            counts = door.block_counts(model, dit)
+            parse = lambda text, count: tuple(int(n) for n in text.replace(" ", "").split(",") if n and int(n) < count)  # noqa: E731
+            settings = SLGSettings(parse(double, counts["double_block"]), 3.0, 0.0, 1.0, "sigma percent",
+                                   parse(single, counts["single_block"]))
+            total = counts["double_block"] + counts["single_block"]
+            ideal = 1 + blocks_run_by_branch(settings, counts) / (2 * total)
+            sigmas = mapping["BasicScheduler"].execute(model, "simple", args.family_steps, 1.0)[0]
+            latent = {"samples": make_latent(0)}
+            positive, negative = conditioning(seed=1), conditioning(seed=3)
+            ours = mapping["SNRTSkipLayerGuidance"].execute
+            our_single = single if counts["single_block"] else ""  # ours refuses single layers a family lacks
+            configs = {
+                "plain CFG": model,
+                "ComfyUI SkipLayerGuidanceDiT": mapping["SkipLayerGuidanceDiT"].execute(
+                    model, 3.0, 0.0, 1.0, double, single, 0.0)[0],
+                "ours": ours(model, "custom", double, 3.0, 0.0, 1.0, "sigma percent", True, our_single)[0],
+                "ours, plain path": ours(model, "custom", double, 3.0, 0.0, 1.0, "sigma percent", False,
+                                         our_single)[0],
+            }
+            runs = {name: sampler(nodes, m, positive, negative, sigmas, latent) for name, m in configs.items()}
+            samples = timed_rounds(runs, args.repeats)
+            flops = {name: flop_count(run) for name, run in runs.items()}
+            memory = {name: peak_memory(run) for name, run in runs.items()}
+            for name in configs:
+                rows.append(dict(group="SLG per family", family=dit.name, tiny=family, name=name,
+                                 blocks=total, double=double, single=single if counts["single_block"] else "",
+                                 ideal_ratio=ideal, flop_ratio=flops[name] / flops["plain CFG"],
+                                 time_ratio=paired_ratio(samples, name, "plain CFG"),
+                                 memory_ratio=memory[name] / memory["plain CFG"]))
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
+def nodes_pack_door(nodes):
+    """The pack's internals.dit as ComfyUI loaded it."""
+    import sys as _sys
+    return next(module for name, module in _sys.modules.items() if name.endswith("snr_toolkit.internals.dit")
+                and hasattr(module, "dit_family"))
+
+
 def hook_seconds(model, sampler_for, samples: int) -> float:
     """Median seconds per sample spent in the model's own sampling hooks (post-CFG functions, and
     block replace patches less the joint blocks they run), timed inside real samples."""
@@ -366,10 +429,11 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="sampler steps per SLG run")
     parser.add_argument("--node-steps", type=int, default=20, help="sampler steps per sample in part 2")
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds (each runs every configuration once)")
-    parser.add_argument("--only", choices=["slg", "nodes"], help="run one part")
+    parser.add_argument("--family-steps", type=int, default=3, help="sampler steps per run in the per-family SLG part")
+    parser.add_argument("--only", choices=["slg", "families", "nodes"], help="run one part")
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeats, args.steps, args.node_steps, args.depth = 2, 3, 6, 2
+        args.repeats, args.steps, args.node_steps, args.depth, args.family_steps = 2, 3, 6, 2, 2
     import os
     comfy = Path(os.environ["SNRT_COMFYUI"])
     nodes = host.start_in_process(comfy, host.make_base_directory())
@@ -378,8 +442,9 @@ def main(argv=None) -> int:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     header = dict(date=datetime.date.today().isoformat(), device=device, torch=torch.__version__,
                   comfyui=os.environ.get("SNRT_COMFYUI_VERSION", str(comfy)), args=vars(args))
-    rows = ((bench_slg(nodes, tiny_models, args) if args.only != "nodes" else [])
-            + (bench_nodes(nodes, tiny_models, args) if args.only != "slg" else []))
+    rows = ((bench_slg(nodes, tiny_models, args) if args.only in (None, "slg") else [])
+            + (bench_slg_families(nodes, args) if args.only in (None, "families") else [])
+            + (bench_nodes(nodes, tiny_models, args) if args.only in (None, "nodes") else []))
     print(f"\nSNR Toolkit benchmark — {header['date']} — {device} — torch {header['torch']} — "
           f"ComfyUI {header['comfyui']}")
     print(f"SLG: 24-block MMDiT, SD3.5 Medium topology at width {64 * args.depth}, latent {args.latent}², "
@@ -396,6 +461,19 @@ def main(argv=None) -> int:
             print(f"\nSLG outside the window, the node's own hooks per step, timed inside real samples: ours "
                   f"{row['hook_seconds_per_step_ours'] * 1e6:.0f} µs, ComfyUI's {row['hook_seconds_per_step_theirs'] * 1e6:.0f} µs"
                   f" → step time ours / ComfyUI's = {row['work_ratio']:.5f}")
+    family_rows = [row for row in rows if row["group"] == "SLG per family"]
+    if family_rows:
+        print(f"\nSLG per DiT family (tiny real classes, width 64, {args.family_steps} euler steps, every step guided; "
+              "ComfyUI's default layers double 7,8,9 + single 7,8,9). ideal = 1 + blocks the fork still runs / "
+              "(2 × all blocks)")
+        print(f"{'family':13} {'blocks':>6} {'ideal':>6}  {'configuration':30} {'FLOPs ×':>8} {'vs ideal':>8} "
+              f"{'time ×':>7} {'mem ×':>6}")
+        for row in family_rows:
+            if row["name"] == "plain CFG":
+                continue
+            print(f"{row['family']:13} {row['blocks']:6d} {row['ideal_ratio']:6.3f}  {row['name']:30} "
+                  f"{row['flop_ratio']:8.3f} {row['flop_ratio'] / row['ideal_ratio'] - 1:+8.1%} "
+                  f"{row['time_ratio']:7.3f} {row['memory_ratio']:6.3f}")
     print(f"\nper sample ({args.node_steps} steps, tiny SDXL, latent {args.latent}²): ours / ComfyUI's equivalent")
     print(f"{'':44} {'whole samples (s)':>27}  {'node work (ms)':>26}")
     print(f"{'pair':44} {'ours':>9} {'theirs':>9} {'ratio':>7}  {'ours':>8} {'theirs':>8} {'ratio':>8}")
@@ -406,7 +484,7 @@ def main(argv=None) -> int:
     out_dir = ROOT / "benchmarks" / "results"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / (f"bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}"
-                     f"-comfyui-{header['comfyui']}{'-quick' if args.quick else ''}.json")
+                     f"-comfyui-{header['comfyui']}{'-' + args.only if args.only else ''}{'-quick' if args.quick else ''}.json")
     out.write_text(json.dumps(dict(header, rows=rows), indent=2))
     print(f"\nwritten to {out.relative_to(ROOT)}")
     return 0

@@ -16,8 +16,9 @@ from tools import workflow_tools
 
 NOOB = "NoobAI-XL-Vpred-v1.0.safetensors"  # Laxhar/noobai-XL-Vpred-1.0
 SD35 = "sd3.5_medium.safetensors"  # stabilityai/stable-diffusion-3.5-medium
+SD35_LARGE = "sd3.5_large.safetensors"  # stabilityai/stable-diffusion-3.5-large
 CLIP_L, CLIP_G, T5 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"  # its text_encoders/
-MODEL_FILES = {"checkpoints": [NOOB, SD35], "text_encoders": [CLIP_L, CLIP_G, T5]}
+MODEL_FILES = {"checkpoints": [NOOB, SD35, SD35_LARGE], "text_encoders": [CLIP_L, CLIP_G, T5]}
 
 POSITIVE = "1girl, solo, night city, neon lights, dark background, masterpiece, best quality"
 NEGATIVE = "worst quality, low quality, lowres, bad anatomy, watermark"
@@ -105,7 +106,7 @@ def sd35_medium_slg():
         {"id": 3, "type": "ModelSamplingSD3", "pos": [380, 0], "links": {"model": (1, 0)}, "widgets": {"shift": 3.0}},
         {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
          "widgets": {"preset": "SAI reference", "layers": "7, 8, 9", "scale": 2.5, "start": 0.01, "end": 0.2,
-                     "gating": "step fraction", "fast_path": True}},
+                     "gating": "step fraction", "fast_path": True, "single_layers": "", "mode": "original"}},
         {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
          "links": {"clip": (2, 0)}, "widgets": {"text": "a woman reading under a tree, full body, detailed hands"}},
         {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
@@ -122,6 +123,37 @@ def sd35_medium_slg():
              "Files: `" + SD35 + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
              "`models/text_encoders`. The fast path forks the skip branch at block 7 (14/24 of a pass instead of "
              "a full one); the log says which path ran."),
+    ]
+
+
+def sd35_large_slg():
+    return [
+        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 0], "widgets": {"ckpt_name": SD35_LARGE}},
+        {"id": 2, "type": "TripleCLIPLoader", "pos": [0, 200],
+         "widgets": {"clip_name1": CLIP_L, "clip_name2": CLIP_G, "clip_name3": T5}},
+        {"id": 3, "type": "ModelSamplingSD3", "pos": [380, 0], "links": {"model": (1, 0)}, "widgets": {"shift": 3.0}},
+        {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
+         "widgets": {"preset": "custom", "layers": "7, 8, 9", "scale": 3.0, "start": 0.01, "end": 0.15,
+                     "gating": "sigma percent", "fast_path": True, "single_layers": "", "mode": "original"}},
+        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
+         "links": {"clip": (2, 0)}, "widgets": {"text": "a lighthouse on a cliff at dusk, crashing waves, detailed"}},
+        {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
+         "links": {"clip": (2, 0)}, "widgets": {"text": ""}},
+        {"id": 7, "type": "EmptySD3LatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
+                                                                              "batch_size": 1}},
+        {"id": 8, "type": "KSampler", "pos": [1100, 0], "size": [320, 480],
+         "links": {"model": (4, 0), "positive": (5, 0), "negative": (6, 0), "latent_image": (7, 0)},
+         "widgets": {"seed": 7, "steps": 40, "cfg": 4.5, "sampler_name": "dpmpp_2m", "scheduler": "sgm_uniform",
+                     "denoise": 1.0}},
+        *decode_and_save(9, (8, 0), (1, 2), "snrt_sd35_large_slg"),
+        note(20, [0, -340], "## SD 3.5 Large with Skip Layer Guidance\n\nSampling as Stability's sd3_infer.py "
+             "configures Large (shift 3, cfg 4.5, dpmpp_2m, 40 steps). Nobody has published SLG settings for Large "
+             "(Stability's are for Medium), so this starts from ComfyUI's SkipLayerGuidanceDiT values, joint "
+             "blocks 7, 8, 9 at scale 3 on the first 1–15 % of σ, as a custom preset you can tune: try lower "
+             "scale or deeper blocks if the image over-cooks. The node detects the 38-block MMDiT; the fast path "
+             "keeps the cond pass's state at block 7 and runs blocks 10–37 for the skip branch. Files: `"
+             + SD35_LARGE + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
+             "`models/text_encoders`."),
     ]
 
 
@@ -183,7 +215,7 @@ def high_resolution_hires_fix():
         {"id": 8, "type": "LatentUpscaleBy", "pos": [1100, 520], "links": {"samples": (7, 0)},
          "widgets": {"upscale_method": "bislerp", "scale_by": 2.0}},
         {"id": 9, "type": "SNRTSigmaMaxScale", "pos": [1460, 520], "links": {"model": (3, 0), "latent": (8, 0)},
-         "widgets": {"width": 2688, "height": 1536, "base_side": 0}},
+         "widgets": {"width": 2688, "height": 1536, "base_side": 0, "rule": "√ pixels (SD3 paper, NovelAI)"}},
         {"id": 10, "type": "KSampler", "pos": [1820, 0], "size": [320, 480], "title": "Second pass (2048-class canvas)",
          "links": {"model": (9, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (8, 0)},
          "widgets": {"seed": 43, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
@@ -197,13 +229,73 @@ def high_resolution_hires_fix():
     ]
 
 
+def metadata_loader_front(ckpt_name):
+    """Load Checkpoint (reads training metadata), its report shown as text."""
+    return [
+        {"id": 1, "type": "SNRTCheckpointLoader", "pos": [0, 120], "widgets": {"ckpt_name": ckpt_name}},
+        {"id": 2, "type": "PreviewAny", "pos": [0, 320], "size": [560, 300], "title": "Report",
+         "links": {"source": (1, 3)}},
+    ]
+
+
+def sdxl_vpred_checkpoint_metadata():
+    return metadata_loader_front(NOOB) + [
+        {"id": 4, "type": "CLIPTextEncode", "pos": [640, 260], "size": [330, 160], "title": "Positive",
+         "links": {"clip": (1, 1)}, "widgets": {"text": POSITIVE}},
+        {"id": 5, "type": "CLIPTextEncode", "pos": [640, 460], "size": [330, 160], "title": "Negative",
+         "links": {"clip": (1, 1)}, "widgets": {"text": NEGATIVE}},
+        {"id": 6, "type": "SNRTAspectBucket", "pos": [640, 0],
+         "widgets": {"aspect_width": 2, "aspect_height": 3, "pixel_budget": 1024 * 1024,
+                     "latent_type": "SD1 / SDXL (4 channels)", "batch_size": 1}},
+        {"id": 7, "type": "BasicScheduler", "pos": [1040, 560], "links": {"model": (1, 0)},
+         "widgets": {"scheduler": "ztsnr_exponential", "steps": 28, "denoise": 1.0}},
+        {"id": 8, "type": "BasicScheduler", "pos": [1040, 720], "links": {"model": (1, 0)},
+         "widgets": {"scheduler": "karras", "steps": 28, "denoise": 1.0}},
+        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1400, 560], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0)},
+         "widgets": {"label": "ztsnr_exponential", "label_b": "ComfyUI karras"}},
+        {"id": 10, "type": "PreviewImage", "pos": [1760, 560], "size": [480, 260], "links": {"images": (9, 0)}},
+        {"id": 11, "type": "KSampler", "pos": [1040, 0], "size": [320, 480],
+         "links": {"model": (1, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (6, 0)},
+         "widgets": {"seed": 42, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
+                     "denoise": 1.0}},
+        *decode_and_save(12, (11, 0), (1, 2), "snrt_sdxl_checkpoint_metadata", x=1400),
+        note(20, [0, -320], "## Load a checkpoint by what it says about its training\n\n**Load Checkpoint (reads "
+             "training metadata)** loads `" + NOOB + "` exactly as Load Checkpoint does, then reads the file's "
+             "safetensors header: the `v_pred` / `ztsnr` keys and, for files that lost them in a merge or "
+             "re-save, `modelspec.prediction_type`, `modelspec.predict_key`, `ss_v_parameterization` and "
+             "`ss_zero_terminal_snr`. The **Report** says what it found, what it decided and which source won. "
+             "No V-Prediction node is needed: KSampler's **ztsnr_exponential** reads the loader's decision, and "
+             "**Preview Sigmas** shows it against karras. Swap in your own checkpoint's name.", size=(560, 280)),
+    ]
+
+
+def sd35_medium_checkpoint_metadata():
+    return metadata_loader_front(SD35) + [
+        {"id": 3, "type": "BasicScheduler", "pos": [640, 120], "links": {"model": (1, 0)},
+         "widgets": {"scheduler": "sgm_uniform", "steps": 40, "denoise": 1.0}},
+        {"id": 4, "type": "SNRTPreviewSigmas", "pos": [1000, 120], "links": {"sigmas": (3, 0)},
+         "widgets": {"label": "SD3.5 Medium as loaded (shift 3), sgm_uniform", "label_b": "B"}},
+        {"id": 5, "type": "SaveImage", "pos": [1360, 120], "size": [480, 300], "links": {"images": (4, 0)},
+         "widgets": {"filename_prefix": "snrt_sd35_sigmas"}},
+        note(20, [0, -320], "## SD 3.5 Medium through the metadata loader\n\n`" + SD35 + "` is a flow-matching "
+             "model: its σ runs 0…1 with a shift, and the ε / v prediction and ZTSNR metadata of SD1/SDXL "
+             "checkpoints do not apply (kohya even writes `modelspec.prediction_type = epsilon` on SD3 files). "
+             "The loader returns it exactly as Load Checkpoint does and its **Report** says so. **Preview Sigmas** "
+             "saves the schedule the model samples with (shift 3.0, from the model itself). Text encoders load "
+             "separately, as in the SLG workflow.", size=(520, 260)),
+    ]
+
+
 WORKFLOWS = {
     "sdxl_vpred_ztsnr_ksampler": sdxl_vpred_ztsnr_ksampler,
     "sdxl_vpred_ztsnr_custom_sampler": sdxl_vpred_ztsnr_custom_sampler,
     "sd35_medium_skip_layer_guidance": sd35_medium_slg,
+    "sd35_large_skip_layer_guidance": sd35_large_slg,
     "pyramid_noise_custom_sampler": pyramid_custom_sampler,
     "pyramid_noise_ksampler_advanced": pyramid_ksampler_advanced,
     "high_resolution_hires_fix": high_resolution_hires_fix,
+    "sdxl_vpred_checkpoint_metadata": sdxl_vpred_checkpoint_metadata,
+    "sd35_medium_checkpoint_metadata": sd35_medium_checkpoint_metadata,
 }
 
 

@@ -27,9 +27,9 @@ def start_comfyui():
     return nodes
 
 
-def mixture_for(pixels: int, contrast: float = 0.5, spread: float = 0.5) -> GaussianMixture:
+def mixture_for(pixels: int, contrast: float = 0.5, spread: float = 0.5, channels: int = LATENT_CHANNELS) -> GaussianMixture:
     side = pixels // PIXELS_PER_CELL
-    return GaussianMixture(mode_means(LATENT_CHANNELS, side, side, contrast), spread)
+    return GaussianMixture(mode_means(channels, side, side, contrast), spread)
 
 
 def ideal_sdxl(mixture: GaussianMixture, ztsnr: bool):
@@ -37,6 +37,16 @@ def ideal_sdxl(mixture: GaussianMixture, ztsnr: bool):
     from tools import tiny_models
     model = tiny_models.tiny_sdxl(v_pred=ztsnr, ztsnr=ztsnr)
     model.set_model_unet_function_wrapper(lambda apply_model, args: mixture.denoise(args["input"], args["timestep"]))
+    return model
+
+
+def ideal_sd3(mixture: GaussianMixture):
+    """An SD3 ModelPatcher (rectified flow, ComfyUI's shift 3.0 at 1024²) that denoises exactly: the wrapper
+    stands in for apply_model, which returns the denoised x₀ (CONST's xₜ − σ·v) for xₜ at σ = t ∈ (0, 1]."""
+    from tools import tiny_models
+    model = tiny_models.tiny_sd3_medium(num_blocks=1, depth=1)
+    model.set_model_unet_function_wrapper(lambda apply_model, args: mixture.denoise_flow(args["input"],
+                                                                                         args["timestep"]))
     return model
 
 
@@ -53,14 +63,16 @@ class Runner:
     def scale(self, model, pixels: int):
         return self.node["SNRTSigmaMaxScale"].execute(model, pixels, pixels, 0, None)[0]
 
-    def sample(self, model, sigmas, batch: int, pixels: int, seed: int = 0, sampler: str = "dpmpp_2m"):
+    def sample(self, model, sigmas, batch: int, pixels: int, seed: int = 0, sampler: str = "dpmpp_2m",
+               fill: float = 0.0):
         from tools import tiny_models
         side = pixels // PIXELS_PER_CELL
         conditioning = tiny_models.sdxl_conditioning(1)
         guider = self.node["CFGGuider"].execute(model, conditioning, conditioning, 1.0)[0]
         noise = self.node["RandomNoise"].execute(seed)[0]
         sampler_object = self.node["KSamplerSelect"].execute(sampler)[0]
-        latent = {"samples": torch.zeros(batch, LATENT_CHANNELS, side, side)}
+        # `fill` ≠ 0 keeps ComfyUI from widening an all-zero ("empty") latent to the model's channel count.
+        latent = {"samples": torch.full((batch, LATENT_CHANNELS, side, side), fill)}
         out = self.node["SamplerCustomAdvanced"].execute(noise, guider, sampler_object, sigmas, latent)[0]["samples"]
         # The sampler hands back process_latent_out(x) (÷ 0.13025 on SDXL); the mixture lives in model space.
         return model.model.process_latent_in(out)

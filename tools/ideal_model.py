@@ -2,7 +2,8 @@
 
 Data: x₀ ~ Σₖ πₖ N(μₖ, s²I) over latents of shape (C, H, W). Under x = x₀ + σε the posterior mean
 is E[x₀ | x] = Σₖ wₖ(x) (μₖ + s²/(s²+σ²)(x − μₖ)) with wₖ ∝ πₖ N(x; μₖ, (s²+σ²)I) (Tweedie's
-formula for a mixture, e.g. Karras et al. 2022 §2). Put into ComfyUI's sampler in place of the
+formula for a mixture, e.g. Karras et al. 2022 §2); `denoise_flow` is the same posterior for the
+rectified-flow path of SD3 and Flux. Put into ComfyUI's sampler in place of the
 network, it makes the NovelAI V3 claims measurable: which *mode* (mean colour, large shape) a sample
 lands in is decided where σ is comparable to √(H·W)·|μⱼ − μₖ|, a σ that grows with the canvas side.
 """
@@ -57,6 +58,24 @@ class GaussianMixture:
         shrink = (self.spread**2 / (self.spread**2 + torch.as_tensor(sigma, dtype=torch.float64) ** 2))
         shrink = shrink.reshape(-1, *([1] * (x.ndim - 1))) if shrink.ndim else shrink
         return (mean + shrink * (x.double() - mean)).to(x.dtype)
+
+    def denoise_flow(self, x: torch.Tensor, t) -> torch.Tensor:
+        """E[x₀ | xₜ] for the rectified-flow path xₜ = (1 − t)·x₀ + t·ε (SD3, Flux: t is ComfyUI's σ ∈ [0, 1]).
+        Given mode k, xₜ ~ N((1 − t)μₖ, ((1 − t)²s² + t²)I), so the posterior mean is
+        μₖ + (1 − t)s² / ((1 − t)²s² + t²) · (xₜ − (1 − t)μₖ); exact at t = 1 (the prior mean), where the
+        variance-exploding form x/(1 − t) would divide by zero."""
+        t = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+        t = t.expand(x.shape[0]) if t.numel() == 1 else t
+        keep = (1 - t).reshape(-1, 1)
+        var = (keep**2 * self.spread**2 + t.reshape(-1, 1) ** 2)                       # (B, 1)
+        flat = x.reshape(x.shape[0], -1).double()
+        # |x − (1 − t)μₖ|², expanded so no (B, K, D) tensor is built.
+        dist2 = (flat**2).sum(1, keepdim=True) - 2 * keep * flat @ self._flat.T + keep**2 * self._sq_norms
+        w = torch.softmax(self.weights.double().log() - dist2 / (2 * var), dim=1)     # (B, K)
+        gain = keep * self.spread**2 / var                                           # (B, 1)
+        # Σₖ wₖ (μₖ + g (x − (1 − t)μₖ)) = (1 − g (1 − t)) Σₖ wₖ μₖ + g x
+        out = (1 - gain * keep) * (w @ self._flat) + gain * flat
+        return out.reshape(x.shape).to(x.dtype)
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """n exact draws from the data distribution."""

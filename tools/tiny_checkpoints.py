@@ -25,6 +25,8 @@ import comfy.sd
 import comfy.sdxl_clip
 import comfy.supported_models
 import comfy.supported_models_base
+import comfy.taesd.taesd
+import comfy.utils
 import comfy.text_encoders.sd3_clip
 
 METADATA_KEY = "snrt_tiny"
@@ -56,6 +58,8 @@ SD3_MEDIUM_MMDIT = dict(
     context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 64}},
     qk_norm="rms", x_block_self_attn_layers=list(range(13)),
 )
+#: SD 3.5 Large: 38 joint blocks without MMDiT-X self-attention.
+SD3_LARGE_OVERRIDES = dict(num_blocks=38, x_block_self_attn_layers=[])
 
 
 def vae_config(latent_channels: int) -> dict:
@@ -138,10 +142,12 @@ def _unprefixed(prefix: str, state_dict: dict) -> dict:
     return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
-def write_checkpoint(path: Path, family: str, seed: int = 0, v_pred: bool = False, ztsnr: bool = False) -> None:
+def write_checkpoint(path: Path, family: str, seed: int = 0, v_pred: bool = False, ztsnr: bool = False,
+                     **unet_overrides) -> None:
     """An all-in-one checkpoint: diffusion model, VAE and (SDXL) both CLIPs, as CheckpointLoaderSimple
-    reads; `v_pred` / `ztsnr` become the empty marker keys NoobAI's V-Pred file carries."""
-    unet = SDXL_UNET if family == "sdxl" else SD3_MEDIUM_MMDIT
+    reads; `v_pred` / `ztsnr` become the empty marker keys NoobAI's V-Pred file carries; `unet_overrides`
+    change the diffusion model's config (SD 3.5 Large: SD3_LARGE_OVERRIDES)."""
+    unet = dict(SDXL_UNET if family == "sdxl" else SD3_MEDIUM_MMDIT, **unet_overrides)
     latent_channels = 4 if family == "sdxl" else 16
     markers = {k: torch.zeros(0) for k, on in (("v_pred", v_pred), ("ztsnr", ztsnr)) if on}
     model = build_diffusion_model(family, unet, markers)
@@ -159,6 +165,71 @@ def write_checkpoint(path: Path, family: str, seed: int = 0, v_pred: bool = Fals
     meta = {"family": family, "unet": unet, "vae": vae_config(latent_channels)}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(meta)})
+
+
+# --- files ComfyUI's own loader reads ---------------------------------------------------------
+# ComfyUI detects a checkpoint's family by matching the UNet config it reads from key shapes against the
+# configs in comfy.supported_models.models, which hold full-size widths. Registering two test-only configs
+# for the toy widths (and a toy text encoder) lets the real load path (comfy.sd.load_checkpoint_guess_config)
+# run on tiny files; the VAE is TAESD, which comfy.sd.VAE detects by its keys at its real size.
+
+class DetectableTinySDXLClip(comfy.sdxl_clip.SDXLClipModel):
+    """SDXL's CLIP-L + CLIP-G text encoder at the toy widths (ComfyUI reads `<name>_model_config`)."""
+
+    def __init__(self, device="cpu", dtype=None, model_options={}):
+        super().__init__(device=device, dtype=dtype, model_options={**model_options, **TEXT_ENCODER_OPTIONS})
+
+
+class DetectableTinySDXL(comfy.supported_models.SDXL):
+    unet_config = {k: v for k, v in SDXL_UNET.items() if k != "num_head_channels"}
+    unet_extra_config = {"num_heads": -1, "num_head_channels": SDXL_UNET["num_head_channels"]}
+
+    def process_clip_state_dict(self, state_dict):
+        return comfy.utils.state_dict_prefix_replace(state_dict, {"text_encoders.": ""}, filter_keys=True)
+
+    def clip_target(self, state_dict={}):
+        return comfy.supported_models_base.ClipTarget(comfy.sdxl_clip.SDXLTokenizer, DetectableTinySDXLClip)
+
+
+class DetectableTinySD3(comfy.supported_models.SD3):
+    # ComfyUI reads an MMDiT's depth from its width (64 per unit) and does not count its blocks.
+    unet_config = {"in_channels": 16, "pos_embed_scaling_factor": None, "depth": SD3_MEDIUM_MMDIT["depth"]}
+    unet_extra_config = {"num_blocks": SD3_MEDIUM_MMDIT["num_blocks"]}
+
+
+def register_detectable_configs() -> None:
+    """Put the tiny configs first in ComfyUI's detection list (idempotent; test hosts only)."""
+    models = comfy.supported_models.models
+    for config in (DetectableTinySD3, DetectableTinySDXL):
+        if not any(c.__name__ == config.__name__ for c in models):
+            models.insert(0, config)
+
+
+def detectable_tensors(family: str, seed: int = 0, text_encoders: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint ComfyUI's loader detects once the configs are registered: the toy
+    diffusion model, a TAESD VAE and (SDXL) both CLIPs under text_encoders.*; no marker keys."""
+    unet = SDXL_UNET if family == "sdxl" else SD3_MEDIUM_MMDIT
+    model = build_diffusion_model(family, unet, {})
+    initialise(model.diffusion_model, seed)
+    vae = comfy.taesd.taesd.TAESD(latent_channels=4 if family == "sdxl" else 16)
+    initialise(vae, seed + 1)
+    tensors = {**_prefixed("model.diffusion_model.", model.diffusion_model.state_dict()),
+               **_prefixed("first_stage_model.", vae.state_dict())}
+    if family == "sdxl" and text_encoders:
+        clip = build_clip("sdxl", {})
+        for i, name in enumerate(("clip_l", "clip_g")):
+            part = getattr(clip.cond_stage_model, name)
+            initialise(part, seed + 2 + i)
+            tensors.update(_prefixed(f"text_encoders.{name}.", part.state_dict()))
+    return tensors
+
+
+def write_detectable_checkpoint(path: Path, tensors: dict, markers=(), metadata: dict | None = None) -> Path:
+    """`tensors` plus empty marker tensors (`v_pred`, `ztsnr`, as NoobAI's file has) and header `metadata`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({**tensors, **{k: torch.zeros(0) for k in markers}}, str(path), metadata=metadata or None)
+    return path
 
 
 def write_text_encoders(folder: Path, names: dict[str, str], seed: int = 10) -> None:
