@@ -251,6 +251,14 @@ def run_original(diffusion_model, family: Family, kind: str, index: int, args: d
     return extra["original_block"](args)
 
 
+class _HandOver(dict):
+    """A block result that gives each tensor up when read. The loops keep the last replace patch's result in
+    a local for all later blocks; a plain dict would pin one extra hidden state there."""
+
+    def __getitem__(self, key):
+        return self.pop(key)
+
+
 def keep_patch(state: ForkState, diffusion_model, family: Family, kind: str, index: int, should_fork):
     """A replace patch for the first skipped block: on guided steps it keeps the cond rows' img/txt at the
     block's input, then runs the block as if unpatched."""
@@ -264,7 +272,7 @@ def keep_patch(state: ForkState, diffusion_model, family: Family, kind: str, ind
             state.state = {key: args[key][rows] for key in ("img", "txt") if isinstance(args.get(key), torch.Tensor)}
             state.sigma = sigmas
             state.forks += 1
-        return run_original(diffusion_model, family, kind, index, args, extra)
+        return _HandOver(run_original(diffusion_model, family, kind, index, args, extra))
     return patch
 
 
