@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 ADVANCED = {
-    "SNRTSkipLayerGuidance": {"layers", "scale", "start", "end", "gating", "fast_path"},
+    "SNRTSkipLayerGuidance": {"layers", "scale", "start", "end", "gating", "fast_path", "single_layers", "mode"},
     "SNRTScheduler": {"sigma_hi_base"},
     "SNRTSigmaMaxScale": {"base_side"},
     "SNRTRescaleCFG": {"start_percent", "end_percent"},
