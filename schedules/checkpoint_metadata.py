@@ -41,11 +41,11 @@ class Source:
     why: str      # why it ranks where it does
 
 
+_MARKER_KEYS_WHY = ("ComfyUI's own loader reads the marker keys, so a file that already loads right in ComfyUI "
+                    "loads the same here; header metadata is often carried over from another file")
 SOURCES = {s.name: s for s in (
-    Source("key v_pred", "prediction", 1, "ComfyUI's own loader reads the marker keys, so a file that already "
-           "loads right in ComfyUI loads the same here; header metadata is often carried over from another file"),
-    Source("key ztsnr", "zsnr", 1, "ComfyUI's own loader reads the marker keys, so a file that already loads "
-           "right in ComfyUI loads the same here; header metadata is often carried over from another file"),
+    Source("key v_pred", "prediction", 1, _MARKER_KEYS_WHY),
+    Source("key ztsnr", "zsnr", 1, _MARKER_KEYS_WHY),
     Source("modelspec.prediction_type", "prediction", 2, "the SAI ModelSpec field, written by trainers from "
            "the training setting"),
     Source("modelspec.predict_key", "prediction", 3, "ComfyUI's CheckpointSave writes it from the type its "

@@ -98,63 +98,56 @@ def sdxl_vpred_ztsnr_custom_sampler():
     ]
 
 
-def sd35_medium_slg():
+def sd35_slg(checkpoint, slg_widgets, prompt, sampling, prefix, note_text, note_y=-320):
+    """SD 3.5 (Medium or Large) with Skip Layer Guidance: loaders, shift 3, SLG, prompts, 1024² latent, KSampler."""
     return [
-        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 0], "widgets": {"ckpt_name": SD35}},
+        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 0], "widgets": {"ckpt_name": checkpoint}},
         {"id": 2, "type": "TripleCLIPLoader", "pos": [0, 200],
          "widgets": {"clip_name1": CLIP_L, "clip_name2": CLIP_G, "clip_name3": T5}},
         {"id": 3, "type": "ModelSamplingSD3", "pos": [380, 0], "links": {"model": (1, 0)}, "widgets": {"shift": 3.0}},
         {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
-         "widgets": {"preset": "SAI reference", "layers": "7, 8, 9", "scale": 2.5, "start": 0.01, "end": 0.2,
-                     "gating": "step fraction", "fast_path": True, "single_layers": "", "mode": "original"}},
+         "widgets": dict(slg_widgets, single_layers="", mode="original")},
         {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
-         "links": {"clip": (2, 0)}, "widgets": {"text": "a woman reading under a tree, full body, detailed hands"}},
+         "links": {"clip": (2, 0)}, "widgets": {"text": prompt}},
         {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
          "links": {"clip": (2, 0)}, "widgets": {"text": ""}},
         {"id": 7, "type": "EmptySD3LatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
                                                                               "batch_size": 1}},
         {"id": 8, "type": "KSampler", "pos": [1100, 0], "size": [320, 480],
          "links": {"model": (4, 0), "positive": (5, 0), "negative": (6, 0), "latent_image": (7, 0)},
-         "widgets": {"seed": 23, "steps": 40, "cfg": 4.0, "sampler_name": "dpmpp_2m", "scheduler": "sgm_uniform",
-                     "denoise": 1.0}},
-        *decode_and_save(9, (8, 0), (1, 2), "snrt_sd35_slg"),
-        note(20, [0, -320], "## SD 3.5 Medium with Skip Layer Guidance\n\nStability AI's reference settings: "
-             "SLG on joint blocks 7, 8, 9 with scale 2.5 on steps 0.01 < i/N < 0.20, cfg 4, dpmpp_2m, shift 3. "
-             "Files: `" + SD35 + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
-             "`models/text_encoders`. The fast path forks the skip branch at block 7 (14/24 of a pass instead of "
-             "a full one); the log says which path ran."),
+         "widgets": dict(sampling, sampler_name="dpmpp_2m", scheduler="sgm_uniform", denoise=1.0)},
+        *decode_and_save(9, (8, 0), (1, 2), prefix),
+        note(20, [0, note_y], note_text),
     ]
+
+
+def sd35_medium_slg():
+    return sd35_slg(
+        SD35, {"preset": "SAI reference", "layers": "7, 8, 9", "scale": 2.5, "start": 0.01, "end": 0.2,
+               "gating": "step fraction", "fast_path": True},
+        "a woman reading under a tree, full body, detailed hands", {"seed": 23, "steps": 40, "cfg": 4.0},
+        "snrt_sd35_slg",
+        "## SD 3.5 Medium with Skip Layer Guidance\n\nStability AI's reference settings: "
+        "SLG on joint blocks 7, 8, 9 with scale 2.5 on steps 0.01 < i/N < 0.20, cfg 4, dpmpp_2m, shift 3. "
+        "Files: `" + SD35 + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
+        "`models/text_encoders`. The fast path forks the skip branch at block 7 (14/24 of a pass instead of "
+        "a full one); the log says which path ran.")
 
 
 def sd35_large_slg():
-    return [
-        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 0], "widgets": {"ckpt_name": SD35_LARGE}},
-        {"id": 2, "type": "TripleCLIPLoader", "pos": [0, 200],
-         "widgets": {"clip_name1": CLIP_L, "clip_name2": CLIP_G, "clip_name3": T5}},
-        {"id": 3, "type": "ModelSamplingSD3", "pos": [380, 0], "links": {"model": (1, 0)}, "widgets": {"shift": 3.0}},
-        {"id": 4, "type": "SNRTSkipLayerGuidance", "pos": [740, 0], "links": {"model": (3, 0)},
-         "widgets": {"preset": "custom", "layers": "7, 8, 9", "scale": 3.0, "start": 0.01, "end": 0.15,
-                     "gating": "sigma percent", "fast_path": True, "single_layers": "", "mode": "original"}},
-        {"id": 5, "type": "CLIPTextEncode", "pos": [380, 260], "size": [330, 160], "title": "Positive",
-         "links": {"clip": (2, 0)}, "widgets": {"text": "a lighthouse on a cliff at dusk, crashing waves, detailed"}},
-        {"id": 6, "type": "CLIPTextEncode", "pos": [380, 460], "size": [330, 160], "title": "Negative",
-         "links": {"clip": (2, 0)}, "widgets": {"text": ""}},
-        {"id": 7, "type": "EmptySD3LatentImage", "pos": [0, 420], "widgets": {"width": 1024, "height": 1024,
-                                                                              "batch_size": 1}},
-        {"id": 8, "type": "KSampler", "pos": [1100, 0], "size": [320, 480],
-         "links": {"model": (4, 0), "positive": (5, 0), "negative": (6, 0), "latent_image": (7, 0)},
-         "widgets": {"seed": 7, "steps": 40, "cfg": 4.5, "sampler_name": "dpmpp_2m", "scheduler": "sgm_uniform",
-                     "denoise": 1.0}},
-        *decode_and_save(9, (8, 0), (1, 2), "snrt_sd35_large_slg"),
-        note(20, [0, -340], "## SD 3.5 Large with Skip Layer Guidance\n\nSampling as Stability's sd3_infer.py "
-             "configures Large (shift 3, cfg 4.5, dpmpp_2m, 40 steps). Nobody has published SLG settings for Large "
-             "(Stability's are for Medium), so this starts from ComfyUI's SkipLayerGuidanceDiT values, joint "
-             "blocks 7, 8, 9 at scale 3 on the first 1–15 % of σ, as a custom preset you can tune: try lower "
-             "scale or deeper blocks if the image over-cooks. The node detects the 38-block MMDiT; the fast path "
-             "keeps the cond pass's state at block 7 and runs blocks 10–37 for the skip branch. Files: `"
-             + SD35_LARGE + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
-             "`models/text_encoders`."),
-    ]
+    return sd35_slg(
+        SD35_LARGE, {"preset": "custom", "layers": "7, 8, 9", "scale": 3.0, "start": 0.01, "end": 0.15,
+                     "gating": "sigma percent", "fast_path": True},
+        "a lighthouse on a cliff at dusk, crashing waves, detailed", {"seed": 7, "steps": 40, "cfg": 4.5},
+        "snrt_sd35_large_slg",
+        "## SD 3.5 Large with Skip Layer Guidance\n\nSampling as Stability's sd3_infer.py "
+        "configures Large (shift 3, cfg 4.5, dpmpp_2m, 40 steps). Nobody has published SLG settings for Large "
+        "(Stability's are for Medium), so this starts from ComfyUI's SkipLayerGuidanceDiT values, joint "
+        "blocks 7, 8, 9 at scale 3 on the first 1–15 % of σ, as a custom preset you can tune: try lower "
+        "scale or deeper blocks if the image over-cooks. The node detects the 38-block MMDiT; the fast path "
+        "keeps the cond pass's state at block 7 and runs blocks 10–37 for the skip branch. Files: `"
+        + SD35_LARGE + "` in `models/checkpoints`; `" + CLIP_L + "`, `" + CLIP_G + "`, `" + T5 + "` in "
+        "`models/text_encoders`.", note_y=-340)
 
 
 def pyramid_custom_sampler():
