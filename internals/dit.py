@@ -10,11 +10,11 @@ skipped, plus the model's own head and output mapping. For SD3.5 Medium (24 bloc
 is 14 of 24 blocks for one row: 14/48 of a CFG step instead of a whole extra pass.
 
 Assumptions: each family's loop calls a "dit" ("double_block" | "single_block", i) replace patch with
-{img, txt?, vec, …, transformer_options} and {original_block}, and takes its "img" (and "txt") back
-(what the layer skip needs; `protocol_problems`); and, for the fork, the loop carries nothing but
-that img/txt state from one block to the next, which holds for the loops whose source fingerprint
-was verified on a release (`fork_problems`). When the fork's check fails the node runs the plain
-extra pass; when the protocol's fails it stops.
+{img, txt?, vec, …, transformer_options} (Kandinsky 5, HiDream-O1: {x, …}) and {original_block}, and takes
+its hidden state back from the result (what the layer skip needs; `protocol_problems`); and, for the fork,
+the loop carries nothing but that state (`Family.carried`) from one block to the next, which holds for the
+loops whose source fingerprint was verified on a release (`fork_problems`). When the fork's check fails the
+node runs the plain extra pass; when the protocol's fails it stops.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ import torch
 import comfy.model_patcher
 
 from ..errors import SNRToolkitError
+from . import comfyui_version
 from .cfg import WrappersMP, model_wrappers
 
 DOUBLE, SINGLE = "double_block", "single_block"
@@ -39,17 +40,56 @@ class Family:
     name: str
     module: str
     class_name: str
-    double: str  # attribute holding the blocks the loop patches as ("double_block", i)
+    double: str  # attribute path (from the diffusion model) of the blocks the loop patches as ("double_block", i)
     single: str | None = None  # … as ("single_block", i); they run after the double blocks
-    #: Why the fork can never equal the plain pass on this family's loop (None: it can, once verified).
+    #: Why the fork can never equal the plain pass, or never pay, on this family's loop (None: it can, once verified).
     unforkable: str | None = None
+    #: The hidden state the loop takes back from a replace patch, batch first (what the fork keeps).
+    carried: tuple[str, ...] = ("img", "txt")
+    #: Where the loop runs when not in the model class itself: (class name in `module`, attribute path to it).
+    loop_owner: tuple[str, str] | None = None
+    #: The ComfyUI release the family was verified present from, where later than the lowest supported (0.3.75).
+    since: str | None = None
+
+    def expected_here(self) -> bool:
+        """Whether this ComfyUI should have the family (False only for a release older than `since`)."""
+        return self.since is None or version_tuple(comfyui_version()) >= version_tuple(self.since)
 
     def model_class(self):
+        return self._class(self.class_name)
+
+    def loop_class(self):
+        """The class whose methods run the block loop (the model class unless `loop_owner` says otherwise)."""
+        return self._class(self.loop_owner[0]) if self.loop_owner else self.model_class()
+
+    def loop_object_class(self, diffusion_model) -> type:
+        """The class that runs this instance's loop (the model's own class, which may override the family's)."""
+        return type(attribute_path(diffusion_model, self.loop_owner[1]) if self.loop_owner else diffusion_model)
+
+    def blocks(self, diffusion_model, kind: str):
+        path = self.double if kind == DOUBLE else self.single
+        return attribute_path(diffusion_model, path) if path else ()
+
+    def _class(self, name: str):
         try:
-            return getattr(importlib.import_module(self.module), self.class_name)
+            return getattr(importlib.import_module(self.module), name)
         except (ImportError, AttributeError):
             return None
 
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+def attribute_path(obj, path: str):
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+_PACKED = "its loop runs one sample's tokens packed with no batch axis (batch size 1 only)"
+_KV_CACHE = ("its cond and uncond passes reuse the prompt's attention keys and values across steps only while no "
+             "block is patched, and the fork's patch sits on every pass")
 
 #: The DiT families whose block loops ComfyUI's SkipLayerGuidanceDiT can patch (ComfyUI 0.3.75–0.33.0).
 FAMILIES = (
@@ -59,11 +99,26 @@ FAMILIES = (
     Family("HunyuanVideo", "comfy.ldm.hunyuan_video.model", "HunyuanVideo", "double_blocks", "single_blocks"),
     Family("Wan", "comfy.ldm.wan.model", "WanModel", "blocks"),
     Family("LTX-Video", "comfy.ldm.lightricks.model", "LTXVModel", "transformer_blocks"),
+    Family("LTX-2", "comfy.ldm.lightricks.av_model", "LTXAVModel", "transformer_blocks", since="0.33.0",
+           unforkable="its blocks pass video and audio as one (video, audio) pair, which the fork does not cut "
+                      "into rows"),
     Family("Qwen-Image", "comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel", "transformer_blocks"),
     Family("AuraFlow", "comfy.ldm.aura.mmdit", "MMDiT", "double_layers", "single_layers"),
     Family("Mochi", "comfy.ldm.genmo.joint_model.asymm_models_joint", "AsymmDiTJoint", "blocks"),
     Family("HunyuanDiT", "comfy.ldm.hydit.models", "HunYuanDiT", "blocks",
            unforkable="its later blocks take long skip connections from the earlier ones"),
+    Family("Stable Audio", "comfy.ldm.audio.dit", "AudioDiffusionTransformer", "transformer.layers",
+           loop_owner=("ContinuousTransformer", "transformer")),
+    Family("Hunyuan3D", "comfy.ldm.hunyuan3d.model", "Hunyuan3Dv2", "double_blocks", "single_blocks"),
+    Family("Kandinsky 5", "comfy.ldm.kandinsky5.model", "Kandinsky5", "visual_transformer_blocks",
+           carried=("x",), since="0.33.0"),
+    Family("JoyImage", "comfy.ldm.joyimage.model", "JoyImageTransformer3DModel", "double_blocks", since="0.33.0"),
+    Family("Lens", "comfy.ldm.lens.model", "LensTransformer2DModel", "transformer_blocks", since="0.33.0"),
+    Family("MageFlow", "comfy.ldm.mage_flow.model", "MageFlowTransformer2DModel", "transformer_blocks", since="0.33.0"),
+    Family("HiDream-O1", "comfy.ldm.hidream_o1.model", "HiDreamO1Transformer", "language_model.layers",
+           unforkable=_KV_CACHE, carried=("x",), since="0.33.0"),
+    Family("MiniMax H3", "comfy.ldm.minimax.model", "MiniMaxH3Model", "blocks", unforkable=_PACKED,
+           since="0.33.0"),
 )
 
 #: sha256 (first 8 hex) of each family's block-loop functions, as in the ComfyUI releases where the
@@ -78,6 +133,12 @@ VERIFIED_LOOP_FINGERPRINTS = {
     "Qwen-Image": {"5d952c4d": "ComfyUI 0.3.75", "7dce9035": "ComfyUI 0.33.0"},
     "AuraFlow": {"b6d7299e": "ComfyUI 0.3.75 – 0.33.0"},
     "Mochi": {"05c36ef8": "ComfyUI 0.3.75 – 0.33.0"},
+    "Stable Audio": {"abd4edab": "ComfyUI 0.3.75", "fa5cac0c": "ComfyUI 0.33.0"},
+    "Hunyuan3D": {"1eafeb06": "ComfyUI 0.3.75 – 0.33.0"},
+    "Kandinsky 5": {"c81f545b": "ComfyUI 0.33.0"},
+    "JoyImage": {"434c1e2b": "ComfyUI 0.33.0"},
+    "Lens": {"8f7a1fe6": "ComfyUI 0.33.0"},
+    "MageFlow": {"dace5bfb": "ComfyUI 0.33.0"},
 }
 
 
@@ -99,8 +160,8 @@ def dit_family(model, who: str) -> Family:
         if kind == "UNetModel":
             hint = "it is a UNet (SD1/SDXL), which has no transformer blocks to skip"
         elif loop_functions(type(diffusion_model)):
-            hint = (f"its diffusion model is a {kind}, a family this node does not cover yet (Stable Audio, "
-                    "Hunyuan3D and Kandinsky 5 are not); ComfyUI's SkipLayerGuidanceDiT can patch its blocks")
+            hint = (f"its diffusion model is a {kind}, a family this node does not know (newer than this release "
+                    "of the pack?); ComfyUI's SkipLayerGuidanceDiT can patch its blocks")
         else:
             hint = f"its diffusion model is a {kind}, whose block loop takes no layer-skip patches"
         raise SNRToolkitError(f"{who}: needs a DiT model ({', '.join(f.name for f in FAMILIES)}), but {hint}.")
@@ -110,8 +171,7 @@ def dit_family(model, who: str) -> Family:
 def block_counts(model, family: Family) -> dict[str, int]:
     """{"double_block": n, "single_block": m} for this model (m = 0 where the family has one kind)."""
     diffusion_model = model.model.diffusion_model
-    return {DOUBLE: len(getattr(diffusion_model, family.double)),
-            SINGLE: len(getattr(diffusion_model, family.single)) if family.single else 0}
+    return {kind: len(family.blocks(diffusion_model, kind)) for kind in (DOUBLE, SINGLE)}
 
 
 def loop_functions(cls: type) -> list:
@@ -143,7 +203,7 @@ def loop_fingerprint(cls: type) -> str:
 def fork_problems(cls: type, family: Family) -> list[str]:
     """Why the fork would not be known to equal the plain pass on a `cls` diffusion model (empty: it would)."""
     if family.unforkable:
-        return [f"{family.name}'s fork is never exact: {family.unforkable}"]
+        return [f"{family.name}'s fork is ruled out: {family.unforkable}"]
     try:
         fingerprint = loop_fingerprint(cls)
     except (AttributeError, OSError, TypeError) as error:
@@ -162,9 +222,12 @@ def protocol_problems(family: Family | None = None, cls: type | None = None) -> 
     if not hasattr(comfy.model_patcher, "set_model_options_patch_replace"):
         found.append("comfy.model_patcher.set_model_options_patch_replace is gone (SLG's layer skip uses it)")
     for each in [family] if family else FAMILIES:
-        klass = (cls if family and cls else None) or each.model_class()
+        klass = (cls if family and cls else None) or each.loop_class()
         if klass is None:
-            found.append(f"{each.module}.{each.class_name} is gone ({each.name} family detection)")
+            if not each.expected_here():
+                continue  # a family newer than this ComfyUI
+            found.append(f"{each.module}.{each.loop_owner[0] if each.loop_owner else each.class_name} is gone "
+                         f"({each.name} family detection)")
             continue
         source = "".join(inspect.getsource(function) for function in loop_functions(klass))
         kinds = [DOUBLE] + ([SINGLE] if each.single else [])
@@ -179,8 +242,8 @@ def contract_problems() -> list[str]:
     """The replace-patch protocol on every family, and each verified loop still verified."""
     found = protocol_problems()
     for family in FAMILIES:
-        if family.name in VERIFIED_LOOP_FINGERPRINTS and family.model_class() is not None:
-            found += fork_problems(family.model_class(), family)
+        if family.name in VERIFIED_LOOP_FINGERPRINTS and family.loop_class() is not None:
+            found += fork_problems(family.loop_class(), family)
     return found
 
 
@@ -195,6 +258,16 @@ def skip_options(model_options: dict, layers: dict[str, tuple[int, ...]]) -> dic
             model_options = comfy.model_patcher.set_model_options_patch_replace(model_options, _identity_block,
                                                                                  "dit", kind, index)
     return model_options
+
+
+def patches_bypassed(model_options: dict) -> str | None:
+    """Why this model call's blocks will not read the "dit" replace patches (None: they will). ComfyUI 0.33's
+    ar_video sampler puts its KV-cache state in transformer_options, and CausalWanModel then runs its own
+    cached block loop (forward_block), which reads no patches."""
+    if (model_options.get("transformer_options") or {}).get("ar_state") is not None:
+        return ("the ar_video sampler runs Causal Wan's blocks through their own KV-cached loop, which takes no "
+                "layer-skip patches (a skip pass would skip nothing and overfill the cache)")
+    return None
 
 
 def has_block_patch(model, kind: str, index: int) -> bool:
@@ -228,9 +301,9 @@ class ForkState:
         size, else None."""
         state, kept_sigma, forks = self.state, self.sigma, self.forks
         self.reset()
-        if forks != 1 or state is None or kept_sigma is not sigma:
+        if forks != 1 or not state or kept_sigma is not sigma:
             return None
-        return state if state["img"].shape[0] == batch else None
+        return state if next(iter(state.values())).shape[0] == batch else None
 
 
 def cond_rows(cond_or_uncond: list[int], rows: int) -> torch.Tensor:
@@ -242,12 +315,17 @@ def cond_rows(cond_or_uncond: list[int], rows: int) -> torch.Tensor:
 
 def run_original(diffusion_model, family: Family, kind: str, index: int, args: dict, extra: dict) -> dict:
     """The block as the loop runs an unpatched one. (MMDiT's `original_block` omits use_checkpoint, whose
-    default routes the block through torch.utils.checkpoint: ~0.2 ms a call even without gradients.)"""
+    default routes the block through torch.utils.checkpoint: ~0.2 ms a call even without gradients;
+    Kandinsky 5's cannot run at all in ComfyUI 0.33.0.)"""
     if family.name == "SD3":
         txt, img = diffusion_model.joint_blocks[index](
             args["txt"], args["img"], c=args["vec"], use_checkpoint=diffusion_model.use_checkpoint,
             transformer_options=args["transformer_options"])
         return {"txt": txt, "img": img}
+    if family.name == "Kandinsky 5":  # its original_block passes x= (the block's is visual_embed), returns a bare tensor
+        block = diffusion_model.visual_transformer_blocks[index]
+        return {"x": block(args["x"], args["context"], args["time_embed"], freqs=args["freqs"],
+                           transformer_options=args["transformer_options"])}
     return extra["original_block"](args)
 
 
@@ -260,16 +338,17 @@ class _HandOver(dict):
 
 
 def keep_patch(state: ForkState, diffusion_model, family: Family, kind: str, index: int, should_fork):
-    """A replace patch for the first skipped block: on guided steps it keeps the cond rows' img/txt at the
-    block's input, then runs the block as if unpatched."""
+    """A replace patch for the first skipped block: on guided steps it keeps the cond rows' hidden state
+    (`family.carried`) at the block's input, then runs the block as if unpatched."""
     def patch(args, extra):
         options = args.get("transformer_options") or {}
         cond_or_uncond = options.get("cond_or_uncond", [])
         sigmas = options.get("sigmas")
         if (0 in cond_or_uncond and sigmas is not None and state.allowed(options.get("sample_sigmas"))
                 and should_fork(sigmas, options)):
-            rows = cond_rows(cond_or_uncond, args["img"].shape[0]).to(args["img"].device)
-            state.state = {key: args[key][rows] for key in ("img", "txt") if isinstance(args.get(key), torch.Tensor)}
+            carried = [key for key in family.carried if isinstance(args.get(key), torch.Tensor)]
+            rows = cond_rows(cond_or_uncond, args[carried[0]].shape[0]).to(args[carried[0]].device)
+            state.state = {key: args[key][rows] for key in carried}
             state.sigma = sigmas
             state.forks += 1
         return _HandOver(run_original(diffusion_model, family, kind, index, args, extra))

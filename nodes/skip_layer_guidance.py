@@ -12,7 +12,8 @@ from ..errors import SNRToolkitError
 from ..internals import stop_if
 from ..internals.cfg import WrappersMP, calc_cond_batch
 from ..internals.dit import (DOUBLE, ForkState, block_counts, branch_options, dit_family, fork_problems,
-                             has_block_patch, keep_patch, protocol_problems, skip_options, why_not_forkable)
+                             has_block_patch, keep_patch, patches_bypassed, protocol_problems, skip_options,
+                             why_not_forkable)
 from ..samplers.guidance import in_sigma_window, in_step_range, in_step_window, skip_layer_guidance, step_index
 from ..samplers.slg_presets import (CUSTOM, GATE_SIGMA, GATE_STEP_RANGE, GATE_STEPS, GATES, MODE_ORIGINAL, MODE_UNCOND, MODES, PRESETS,
                                     RECOMMENDED, SLGSettings, blocks_run_by_branch, first_skipped, parse_layers,
@@ -56,6 +57,12 @@ def schedule_of(options: dict):
     return options.get("transformer_options", {}).get("sample_sigmas")
 
 
+def stop_if_bypassed(model_options: dict) -> None:
+    reason = patches_bypassed(model_options)
+    if reason:
+        raise SNRToolkitError(f"{WHO}: {reason}. Sample without this node, or with another sampler.")
+
+
 def slg_post_cfg(settings: SLGSettings, counts: dict, gate, fork: ForkState | None):
     """SLG as a post-CFG step. With `fork`, the skip branch resumes from the cond pass's state at the first
     skipped block (internals/dit.py); otherwise, or when that was not possible, one plain extra cond pass
@@ -72,6 +79,7 @@ def slg_post_cfg(settings: SLGSettings, counts: dict, gate, fork: ForkState | No
         sigma = args["sigma"]
         if not gate(sigma, schedule_of(args["model_options"])):
             return args["denoised"]
+        stop_if_bypassed(args["model_options"])
         options = args["model_options"].copy()
         if fork is not None:
             kept = fork.take(sigma, args["input"].shape[0])
@@ -95,9 +103,16 @@ def slg_post_cfg(settings: SLGSettings, counts: dict, gate, fork: ForkState | No
 def uncond_skipped(settings: SLGSettings, gate):
     """CALC_COND_BATCH wrapper: inside the window the uncond prediction comes from a pass with the layers
     skipped (ComfyUI's SkipLayerGuidanceDiTSimple: the cond pass, then the skipped uncond pass)."""
+    warned = []
+
     def wrapper(executor, model, conds, x_in, timestep, model_options):
+        if len(conds) == 2 and conds[1] is None and not warned:
+            warned.append(True)  # ComfyUI leaves the uncond pass out at cfg 1
+            log.warning("%s: mode uncond changes nothing here: the sampler runs no uncond pass (cfg 1). Use mode "
+                        "original, or a cfg above 1.", WHO)
         if len(conds) != 2 or conds[1] is None or not gate(timestep, schedule_of(model_options)):
             return executor(model, conds, x_in, timestep, model_options)
+        stop_if_bypassed(model_options)
         cond, _ = executor(model, [conds[0], None], x_in, timestep, model_options)
         _, uncond = executor(model, [None, conds[1]], x_in, timestep,
                              skip_options(model_options.copy(), settings.layers()))
@@ -166,13 +181,15 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                 "with preset 'custom'. Chain 'Rescale CFG' after this node to rescale the result."),
             inputs=[
                 io.Model.Input("model", tooltip="A DiT model: SD3/SD3.5, Flux, Chroma, Wan, HunyuanVideo, LTX-Video, "
-                               "Qwen-Image, AuraFlow, Mochi, HunyuanDiT. UNet models are refused. Not mutated."),
+                               "Qwen-Image, AuraFlow, Mochi, HunyuanDiT, Stable Audio, Hunyuan3D, Kandinsky 5, "
+                               "JoyImage, Lens, MageFlow, HiDream-O1, MiniMax H3. UNet models are refused. Not "
+                               "mutated."),
                 io.Combo.Input("preset", options=[RECOMMENDED] + list(PRESETS) + [CUSTOM], default=RECOMMENDED,
                                tooltip="recommended: the preset published for the detected family (else 'ComfyUI'). "
                                f"{sources}. custom: the widgets below."),
                 io.String.Input("layers", **advanced(), default=", ".join(map(str, sai.double)),
                                 tooltip="Custom only: blocks to skip, comma separated: SD3 joint blocks, Flux/Chroma/"
-                                "HunyuanVideo/AuraFlow double blocks, the blocks of Wan, LTX-Video, Qwen-Image, Mochi "
+                                "HunyuanVideo/AuraFlow/Hunyuan3D double blocks, the blocks of the other families "
                                 "(SD3.5 Medium 0–23, Large 0–37, Wan 1.3B 0–29, 14B 0–39)."),
                 io.Float.Input("scale", **advanced(), default=sai.scale, min=0.0, max=10.0, step=0.05,
                                tooltip="Custom only: SLG strength (mode original; mode uncond has none)."),
@@ -193,7 +210,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                                  "so in the log."),
                 io.String.Input("single_layers", **advanced(), default="", optional=True,
                                 tooltip="Custom only: single blocks to skip (Flux 0–37, Chroma, HunyuanVideo, "
-                                "AuraFlow); empty for families that have none."),
+                                "AuraFlow, Hunyuan3D); empty for families that have none."),
                 io.Combo.Input("mode", **advanced(), options=list(MODES), default=MODE_ORIGINAL, optional=True,
                                tooltip="Custom only. original: a third pass, cond with blocks skipped (ComfyUI's "
                                "SkipLayerGuidanceDiT). uncond: the uncond pass skips the blocks, 2 passes, scale "
@@ -209,7 +226,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
         counts = block_counts(model, family)
         preset, settings = chosen_settings(preset, layers, scale, start, end, gating, single_layers, mode, family,
                                            counts)
-        stop_if(protocol_problems(family, type(model.model.diffusion_model)), WHO)
+        stop_if(protocol_problems(family, family.loop_object_class(model.model.diffusion_model)), WHO)
         absent = {kind: [i for i in indices if i >= counts[kind]] for kind, indices in settings.layers().items()}
         if any(absent.values()):  # presets only: custom layers were validated
             log.info("%s: preset %s names blocks this %s model does not have (%s); like ComfyUI's node, they are "
@@ -237,7 +254,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
     def _can_fork(model, family, first) -> bool:
         reason = (f"block {first[1]} already has a replace patch from another node"
                   if has_block_patch(model, *first)
-                  else "; ".join(fork_problems(type(model.model.diffusion_model), family)))
+                  else "; ".join(fork_problems(family.loop_object_class(model.model.diffusion_model), family)))
         if reason:
             log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s", WHO, reason)
         return not reason

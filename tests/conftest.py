@@ -62,6 +62,22 @@ def comfy_host() -> InProcessHost:
     return instance
 
 
+@pytest.fixture(scope="session")
+def tiny_dit_here(comfy_host):
+    """here(tiny family) → whether this ComfyUI has that family's class. A family newer than the host is
+    not skipped: the check asserts its class is absent here, as the door's `since` says."""
+    from tools import tiny_dits
+    door = comfy_host.pack_module("internals.dit")
+
+    def here(tiny_family: str) -> bool:
+        family = next(f for f in door.FAMILIES if f.name == tiny_dits.DOOR_FAMILY[tiny_family])
+        if family.expected_here():
+            return True
+        assert family.model_class() is None, f"{family.name} is on this ComfyUI, older than its `since`"
+        return False
+    return here
+
+
 class LiveServer:
     def __init__(self, port: int, proc: subprocess.Popen, log_path: Path, base: Path):
         self.port, self.proc, self.log_path, self.base = port, proc, log_path, base

@@ -203,10 +203,13 @@ def bench_slg_families(nodes, args) -> list[dict]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # toy widths gain nothing from threads; keeps a shared CPU's noise down
     try:
+        door = nodes_pack_door(nodes)
         for family, (build, conditioning, make_latent) in tiny_dits.FAMILIES.items():
+            if next(f for f in door.FAMILIES if f.name == tiny_dits.DOOR_FAMILY[family]).model_class() is None:
+                print(f"SLG per family: {family} is not in this ComfyUI, left out")
+                continue
             model = build()
             double, single = FAMILY_LAYERS.get(family, ("7, 8, 9", "7, 8, 9"))
-            door = nodes_pack_door(nodes)
             dit = door.dit_family(model, "bench")
             counts = door.block_counts(model, dit)
             parse = lambda text, count: tuple(int(n) for n in text.replace(" ", "").split(",") if n and int(n) < count)  # noqa: E731

@@ -12,7 +12,10 @@ Each family has three functions:
         with the shapes that family's model_base.extra_conds expects at that width
     latent_<family>(seed=0, batch=1)                     a small latent (video families: B, C, T, H, W)
 
-``FAMILIES`` maps each family's name to ``(builder, conditioning, latent)``. The text-side widths
+``FAMILIES`` maps each family's name to ``(builder, conditioning, latent)``: the ten image and video
+families here, and those of tools/tiny_dits_media.py (Stable Audio, Hunyuan3D, MiniMax H3, LTX-2) and
+tools/tiny_dits_recent.py (families ComfyUI added after 0.3.75; theirs, MiniMax H3's and LTX-2's fail on an
+older host). The text-side widths
 (cross-attention and pooled dims) are the real ones — only an input projection reads them — so a
 conditioning tensor has the shape the real text encoder gives, with 8 tokens; Mochi's T5 width and
 HunyuanDiT's BERT/mT5 widths are toy (their text poolers would be ~50M parameters at the real ones).
@@ -22,55 +25,13 @@ the host's class accepts.
 """
 from __future__ import annotations
 
-import dataclasses
-import inspect
-
 import torch
 
 import comfy.model_patcher
 import comfy.supported_models
 
-from tools.tiny_models import randomize
-
-CPU = torch.device("cpu")
-
-
-def _build(config_class, unet_config: dict, seed: int, weight_std: float = 0.02) -> comfy.model_patcher.ModelPatcher:
-    """As ComfyUI's loader: the config class (its matching keys first, as detection gives them) → model."""
-    config = config_class({**config_class.unet_config, **unet_config})
-    config.set_inference_dtype(torch.float32, None)
-    model = config.get_model({}, "")
-    randomize(model.diffusion_model, seed, weight_std)
-    model.eval()
-    return comfy.model_patcher.ModelPatcher(model, load_device=CPU, offload_device=CPU)
-
-
-def _accepted(callable_or_dataclass) -> set[str] | None:
-    """Parameter names a constructor (or dataclass) accepts; None where it takes **kwargs freely."""
-    if dataclasses.is_dataclass(callable_or_dataclass):
-        return {f.name for f in dataclasses.fields(callable_or_dataclass)}
-    params = inspect.signature(callable_or_dataclass).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return None
-    return set(params)
-
-
-def _only_accepted(config: dict, target) -> dict:
-    """The defaults `config` less the keys this host's `target` does not take (e.g. FluxParams.txt_ids_dims
-    is new in 0.33 and required there; 0.3.75's FluxParams rejects it). Callers' overrides go in after,
-    unfiltered, so a misspelt one fails loudly."""
-    names = _accepted(target)
-    if names is None:
-        return config
-    return {k: v for k, v in config.items() if k in names}
-
-
-def _randn(generator, *shape, std=1.0):
-    return torch.randn(*shape, generator=generator) * std
-
-
-def _latent(seed: int, *shape) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+from tools import tiny_dits_media as media, tiny_dits_recent as recent
+from tools.tiny_models import build_tiny, only_accepted, seeded_latent, seeded_randn
 
 
 # --------------------------------------------------------------------------------------------- Flux
@@ -83,19 +44,19 @@ def tiny_flux(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.mod
                 mlp_ratio=4.0, num_heads=2, depth=19, depth_single_blocks=38, axes_dim=[4, 14, 14],
                 theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True, txt_ids_dims=[],
                 yak_mlp=False, txt_norm=False)
-    unet = _only_accepted(unet, comfy.ldm.flux.model.FluxParams)
+    unet = only_accepted(unet, comfy.ldm.flux.model.FluxParams)
     unet.update(overrides)
-    return _build(comfy.supported_models.Flux, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.Flux, unet, seed, weight_std)
 
 
 def conditioning_flux(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8, guidance: float = 3.5):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 4096, std=std),
-             {"pooled_output": _randn(g, batch, 768, std=std), "guidance": guidance}]]
+    return [[seeded_randn(g, batch, tokens, 4096, std=std),
+             {"pooled_output": seeded_randn(g, batch, 768, std=std), "guidance": guidance}]]
 
 
 def latent_flux(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 16, 8, 8)
+    return seeded_latent(seed, batch, 16, 8, 8)
 
 
 # ------------------------------------------------------------------------------------------ Wan 2.1
@@ -107,16 +68,16 @@ def tiny_wan(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.mode
                 freq_dim=256, text_dim=4096, out_dim=16, num_heads=2, num_layers=30, window_size=(-1, -1),
                 qk_norm=True, cross_attn_norm=True, eps=1e-6)
     unet.update(overrides)
-    return _build(comfy.supported_models.WAN21_T2V, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.WAN21_T2V, unet, seed, weight_std)
 
 
 def conditioning_wan(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 4096, std=std), {"pooled_output": None}]]
+    return [[seeded_randn(g, batch, tokens, 4096, std=std), {"pooled_output": None}]]
 
 
 def latent_wan(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 16, 2, 8, 8)
+    return seeded_latent(seed, batch, 16, 2, 8, 8)
 
 
 # ------------------------------------------------------------------------------------ SD3.5 Large
@@ -131,16 +92,16 @@ def tiny_sd35_large(seed: int = 0, weight_std: float = 0.02, **overrides) -> com
                                          "params": {"in_features": 4096, "out_features": 64 * depth}},
                 qk_norm="rms", x_block_self_attn_layers=[])
     unet.update(overrides)
-    return _build(comfy.supported_models.SD3, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.SD3, unet, seed, weight_std)
 
 
 def conditioning_sd35_large(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 4096, std=std), {"pooled_output": _randn(g, batch, 2048, std=std)}]]
+    return [[seeded_randn(g, batch, tokens, 4096, std=std), {"pooled_output": seeded_randn(g, batch, 2048, std=std)}]]
 
 
 def latent_sd35_large(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 16, 8, 8)
+    return seeded_latent(seed, batch, 16, 8, 8)
 
 
 # ---------------------------------------------------------------------------------- HunyuanVideo
@@ -154,19 +115,19 @@ def tiny_hunyuan_video(seed: int = 0, weight_std: float = 0.02, **overrides) -> 
                 mlp_ratio=4.0, num_heads=2, depth=20, depth_single_blocks=40, axes_dim=[8, 12, 12], theta=256,
                 patch_size=[1, 2, 2], qkv_bias=True, guidance_embed=True, byt5=False, meanflow=False,
                 use_cond_type_embedding=False, vision_in_dim=None, meanflow_sum=False)
-    unet = _only_accepted(unet, comfy.ldm.hunyuan_video.model.HunyuanVideoParams)
+    unet = only_accepted(unet, comfy.ldm.hunyuan_video.model.HunyuanVideoParams)
     unet.update(overrides)
-    return _build(comfy.supported_models.HunyuanVideo, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.HunyuanVideo, unet, seed, weight_std)
 
 
 def conditioning_hunyuan_video(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8, guidance: float = 6.0):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 4096, std=std),
-             {"pooled_output": _randn(g, batch, 768, std=std), "guidance": guidance}]]
+    return [[seeded_randn(g, batch, tokens, 4096, std=std),
+             {"pooled_output": seeded_randn(g, batch, 768, std=std), "guidance": guidance}]]
 
 
 def latent_hunyuan_video(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 16, 2, 8, 8)
+    return seeded_latent(seed, batch, 16, 2, 8, 8)
 
 
 # ------------------------------------------------------------------------------------- LTX-Video
@@ -177,19 +138,19 @@ def tiny_ltxv(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.mod
     unet = dict(in_channels=128, cross_attention_dim=64, attention_head_dim=32, num_attention_heads=2,
                 caption_channels=4096, num_layers=28)
     unet.update(overrides)
-    return _build(comfy.supported_models.LTXV, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.LTXV, unet, seed, weight_std)
 
 
 def conditioning_ltxv(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8, frame_rate: float = 25.0):
     g = torch.Generator().manual_seed(seed)
     # mochi_te (which LTX-Video's text encoder is) returns the T5 attention mask with the tokens.
-    return [[_randn(g, batch, tokens, 4096, std=std),
+    return [[seeded_randn(g, batch, tokens, 4096, std=std),
              {"pooled_output": None, "attention_mask": torch.ones(batch, tokens, dtype=torch.long),
               "frame_rate": frame_rate}]]
 
 
 def latent_ltxv(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 128, 2, 4, 4)
+    return seeded_latent(seed, batch, 128, 2, 4, 4)
 
 
 # ------------------------------------------------------------------------------------ Qwen-Image
@@ -201,19 +162,19 @@ def tiny_qwen_image(seed: int = 0, weight_std: float = 0.02, **overrides) -> com
     unet = dict(patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=32,
                 num_attention_heads=2, joint_attention_dim=3584, pooled_projection_dim=768,
                 axes_dims_rope=(4, 14, 14))
-    unet = _only_accepted(unet, comfy.ldm.qwen_image.model.QwenImageTransformer2DModel)
+    unet = only_accepted(unet, comfy.ldm.qwen_image.model.QwenImageTransformer2DModel)
     unet.update(overrides)
-    return _build(comfy.supported_models.QwenImage, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.QwenImage, unet, seed, weight_std)
 
 
 def conditioning_qwen_image(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 3584, std=std), {"pooled_output": None}]]
+    return [[seeded_randn(g, batch, tokens, 3584, std=std), {"pooled_output": None}]]
 
 
 def latent_qwen_image(seed: int = 0, batch: int = 1) -> torch.Tensor:
     """Qwen-Image's latent format is Wan 2.1's (3 latent dimensions): B, 16, 1, H, W."""
-    return _latent(seed, batch, 16, 1, 8, 8)
+    return seeded_latent(seed, batch, 16, 1, 8, 8)
 
 
 # -------------------------------------------------------------------------------------- AuraFlow
@@ -226,18 +187,18 @@ def tiny_aura_flow(seed: int = 0, weight_std: float = 0.1, **overrides) -> comfy
     import comfy.ldm.aura.mmdit
     unet = dict(in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=36, n_double_layers=4, n_heads=2,
                 global_conddim=64, cond_seq_dim=2048, max_seq=32 * 32)
-    unet = _only_accepted(unet, comfy.ldm.aura.mmdit.MMDiT)
+    unet = only_accepted(unet, comfy.ldm.aura.mmdit.MMDiT)
     unet.update(overrides)
-    return _build(comfy.supported_models.AuraFlow, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.AuraFlow, unet, seed, weight_std)
 
 
 def conditioning_aura_flow(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8):
     g = torch.Generator().manual_seed(seed)
-    return [[_randn(g, batch, tokens, 2048, std=std), {"pooled_output": None}]]
+    return [[seeded_randn(g, batch, tokens, 2048, std=std), {"pooled_output": None}]]
 
 
 def latent_aura_flow(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 4, 8, 8)
+    return seeded_latent(seed, batch, 4, 8, 8)
 
 
 # ---------------------------------------------------------------------------------------- Chroma
@@ -250,20 +211,20 @@ def tiny_chroma(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.m
     unet = dict(in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=64, mlp_ratio=4.0, num_heads=2,
                 depth=19, depth_single_blocks=38, axes_dim=[4, 14, 14], theta=10000, patch_size=2, qkv_bias=True,
                 in_dim=64, out_dim=64, hidden_dim=64, n_layers=5, txt_ids_dims=[], vec_in_dim=None)
-    unet = _only_accepted(unet, comfy.ldm.chroma.model.ChromaParams)
+    unet = only_accepted(unet, comfy.ldm.chroma.model.ChromaParams)
     unet.update(overrides)
-    return _build(comfy.supported_models.Chroma, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.Chroma, unet, seed, weight_std)
 
 
 def conditioning_chroma(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8, guidance: float = 0.0):
     g = torch.Generator().manual_seed(seed)
     # A T5-only encoder: CLIPTextEncode still sets pooled_output (None), and 0.3.75's Flux.encode_adm
     # reads the key.
-    return [[_randn(g, batch, tokens, 4096, std=std), {"pooled_output": None, "guidance": guidance}]]
+    return [[seeded_randn(g, batch, tokens, 4096, std=std), {"pooled_output": None, "guidance": guidance}]]
 
 
 def latent_chroma(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 16, 8, 8)
+    return seeded_latent(seed, batch, 16, 8, 8)
 
 
 # ----------------------------------------------------------------------------------------- Mochi
@@ -282,7 +243,7 @@ def tiny_mochi(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.mo
                 attend_to_padding=False, timestep_scale=1000.0, use_t5=True, t5_feat_dim=MOCHI_T5_DIM,
                 t5_token_length=256, rope_theta=10000.0)
     unet.update(overrides)
-    return _build(comfy.supported_models.GenmoMochi, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.GenmoMochi, unet, seed, weight_std)
 
 
 MOCHI_T5_DIM = 256
@@ -291,12 +252,12 @@ MOCHI_T5_DIM = 256
 def conditioning_mochi(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8):
     g = torch.Generator().manual_seed(seed)
     # mochi_te returns the T5 attention mask with the tokens; extra_conds turns it into num_tokens.
-    return [[_randn(g, batch, tokens, MOCHI_T5_DIM, std=std),
+    return [[seeded_randn(g, batch, tokens, MOCHI_T5_DIM, std=std),
              {"pooled_output": None, "attention_mask": torch.ones(batch, tokens, dtype=torch.long)}]]
 
 
 def latent_mochi(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 12, 2, 4, 4)
+    return seeded_latent(seed, batch, 12, 2, 4, 4)
 
 
 # ------------------------------------------------------------------------------------ HunyuanDiT
@@ -310,7 +271,7 @@ def tiny_hunyuan_dit(seed: int = 0, weight_std: float = 0.02, **overrides) -> co
                 text_states_dim=HYDIT_TEXT_DIM, text_states_dim_t5=HYDIT_T5_DIM, text_len=HYDIT_TOKENS,
                 text_len_t5=HYDIT_TOKENS, qk_norm=True, size_cond=False, use_style_cond=False, learn_sigma=True)
     unet.update(overrides)
-    return _build(comfy.supported_models.HunyuanDiT, unet, seed, weight_std)
+    return build_tiny(comfy.supported_models.HunyuanDiT, unet, seed, weight_std)
 
 
 HYDIT_TEXT_DIM, HYDIT_T5_DIM, HYDIT_TOKENS = 64, 64, 8
@@ -320,14 +281,14 @@ def conditioning_hunyuan_dit(batch: int = 1, seed: int = 1, std: float = 1.0):
     """As HyditModel returns: BERT tokens and pooled output, their mask, mT5 tokens and their mask."""
     g = torch.Generator().manual_seed(seed)
     mask = torch.ones(batch, HYDIT_TOKENS, dtype=torch.long)
-    return [[_randn(g, batch, HYDIT_TOKENS, HYDIT_TEXT_DIM, std=std),
-             {"pooled_output": _randn(g, batch, HYDIT_TEXT_DIM, std=std), "attention_mask": mask,
-              "conditioning_mt5xl": _randn(g, batch, HYDIT_TOKENS, HYDIT_T5_DIM, std=std),
+    return [[seeded_randn(g, batch, HYDIT_TOKENS, HYDIT_TEXT_DIM, std=std),
+             {"pooled_output": seeded_randn(g, batch, HYDIT_TEXT_DIM, std=std), "attention_mask": mask,
+              "conditioning_mt5xl": seeded_randn(g, batch, HYDIT_TOKENS, HYDIT_T5_DIM, std=std),
               "attention_mask_mt5xl": mask.clone()}]]
 
 
 def latent_hunyuan_dit(seed: int = 0, batch: int = 1) -> torch.Tensor:
-    return _latent(seed, batch, 4, 8, 8)
+    return seeded_latent(seed, batch, 4, 8, 8)
 
 
 FAMILIES = {
@@ -341,4 +302,24 @@ FAMILIES = {
     "chroma": (tiny_chroma, conditioning_chroma, latent_chroma),
     "mochi": (tiny_mochi, conditioning_mochi, latent_mochi),
     "hunyuan_dit": (tiny_hunyuan_dit, conditioning_hunyuan_dit, latent_hunyuan_dit),
+    "stable_audio": (media.tiny_stable_audio, media.conditioning_stable_audio, media.latent_stable_audio),
+    "hunyuan3d": (media.tiny_hunyuan3d, media.conditioning_hunyuan3d, media.latent_hunyuan3d),
+    "kandinsky5": (recent.tiny_kandinsky5, recent.conditioning_kandinsky5, recent.latent_kandinsky5),  # 0.33
+    "joyimage": (recent.tiny_joyimage, recent.conditioning_joyimage, recent.latent_joyimage),  # 0.33
+    "lens": (recent.tiny_lens, recent.conditioning_lens, recent.latent_lens),  # 0.33
+    "mage_flow": (recent.tiny_mage_flow, recent.conditioning_mage_flow, recent.latent_mage_flow),  # 0.33
+    "hidream_o1": (recent.tiny_hidream_o1, recent.conditioning_hidream_o1, recent.latent_hidream_o1),  # 0.33
+    "minimax_h3": (media.tiny_minimax_h3, media.conditioning_minimax_h3, media.latent_minimax_h3),  # 0.33
+    "ltxav": (media.tiny_ltxav, media.conditioning_ltxav, media.latent_ltxav),  # 0.33
 }
+
+#: Each tiny family's name in internals/dit.py's FAMILIES (what detection must say it is).
+DOOR_FAMILY = {
+    "flux": "Flux", "wan": "Wan", "sd35_large": "SD3", "hunyuan_video": "HunyuanVideo", "ltxv": "LTX-Video",
+    "qwen_image": "Qwen-Image", "aura_flow": "AuraFlow", "chroma": "Chroma", "mochi": "Mochi",
+    "hunyuan_dit": "HunyuanDiT", "stable_audio": "Stable Audio", "hunyuan3d": "Hunyuan3D",
+    "kandinsky5": "Kandinsky 5", "joyimage": "JoyImage", "lens": "Lens", "mage_flow": "MageFlow",
+    "hidream_o1": "HiDream-O1", "minimax_h3": "MiniMax H3", "ltxav": "LTX-2",
+}
+#: Families that sample only at batch 1 (MiniMax H3's forward refuses more).
+BATCH_ONE = {"minimax_h3"}

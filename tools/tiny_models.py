@@ -1,5 +1,9 @@
-"""Tiny random-weight instances of real ComfyUI model classes (host tests only)."""
+"""Tiny random-weight instances of real ComfyUI model classes (host tests only), and the helpers the
+tiny DiT builders share (tools/tiny_dits*.py)."""
 from __future__ import annotations
+
+import dataclasses
+import inspect
 
 import torch
 
@@ -66,3 +70,46 @@ def tiny_sd3_medium(num_blocks: int = 24, depth: int = 2, seed: int = 0) -> comf
     randomize(model.diffusion_model, seed)
     cpu = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+
+
+# ------------------------------------------------------------------- shared by the tiny DiT builders
+
+CPU = torch.device("cpu")
+
+
+def build_tiny(config_class, unet_config: dict, seed: int, weight_std: float = 0.02) -> comfy.model_patcher.ModelPatcher:
+    """As ComfyUI's loader: the config class (its matching keys first, as detection gives them) → model."""
+    config = config_class({**config_class.unet_config, **unet_config})
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model({}, "")
+    randomize(model.diffusion_model, seed, weight_std)
+    model.eval()
+    return comfy.model_patcher.ModelPatcher(model, load_device=CPU, offload_device=CPU)
+
+
+def accepted_names(callable_or_dataclass) -> set[str] | None:
+    """Parameter names a constructor (or dataclass) accepts; None where it takes **kwargs freely."""
+    if dataclasses.is_dataclass(callable_or_dataclass):
+        return {f.name for f in dataclasses.fields(callable_or_dataclass)}
+    params = inspect.signature(callable_or_dataclass).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params)
+
+
+def only_accepted(config: dict, target) -> dict:
+    """The defaults `config` less the keys this host's `target` does not take (e.g. FluxParams.txt_ids_dims
+    is new in 0.33 and required there; 0.3.75's FluxParams rejects it). Callers' overrides go in after,
+    unfiltered, so a misspelt one fails loudly."""
+    names = accepted_names(target)
+    if names is None:
+        return config
+    return {k: v for k, v in config.items() if k in names}
+
+
+def seeded_randn(generator, *shape, std=1.0):
+    return torch.randn(*shape, generator=generator) * std
+
+
+def seeded_latent(seed: int, *shape) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
