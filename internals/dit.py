@@ -78,7 +78,9 @@ class Family:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+    """(0, 33, 0) from "0.33.0"; an unreadable version counts as new (every family expected)."""
+    parts = tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+    return parts or (10 ** 6,)
 
 
 def attribute_path(obj, path: str):
@@ -108,7 +110,7 @@ FAMILIES = (
     Family("HunyuanDiT", "comfy.ldm.hydit.models", "HunYuanDiT", "blocks",
            unforkable="its later blocks take long skip connections from the earlier ones"),
     Family("Stable Audio", "comfy.ldm.audio.dit", "AudioDiffusionTransformer", "transformer.layers",
-           loop_owner=("ContinuousTransformer", "transformer")),
+           loop_owner=("ContinuousTransformer", "transformer"), carried=("img",)),
     Family("Hunyuan3D", "comfy.ldm.hunyuan3d.model", "Hunyuan3Dv2", "double_blocks", "single_blocks"),
     Family("Kandinsky 5", "comfy.ldm.kandinsky5.model", "Kandinsky5", "visual_transformer_blocks",
            carried=("x",), since="0.33.0"),
@@ -215,6 +217,17 @@ def fork_problems(cls: type, family: Family) -> list[str]:
             f"verified on" + (f" ({', '.join(verified)})" if verified else "")]
 
 
+def model_fork_problems(diffusion_model, family: Family) -> list[str]:
+    """fork_problems for this loaded model: its loop's class, and what its blocks take beside the patch args."""
+    found = fork_problems(family.loop_object_class(diffusion_model), family)
+    if family.name == "Stable Audio" and any(getattr(block, "to_local_embed", None) is not None
+                                             for block in family.blocks(diffusion_model, DOUBLE)):
+        # The loop hands local_add_cond only to unpatched blocks; the fork's kept block would run without it.
+        found.append("this Stable Audio model's blocks take a local conditioning (Stable Audio 3) that ComfyUI "
+                     "gives only to unpatched blocks")
+    return found
+
+
 def protocol_problems(family: Family | None = None, cls: type | None = None) -> list[str]:
     """The replace-patch protocol the plain SLG path needs, for one family (on `cls`, the model's own class,
     which may override the family's loop) or all."""
@@ -238,9 +251,24 @@ def protocol_problems(family: Family | None = None, cls: type | None = None) -> 
     return found
 
 
+def bypass_problems() -> list[str]:
+    """What patches_bypassed relies on: ar_video's state key, read by Causal Wan's forward (ComfyUI 0.33+)."""
+    try:
+        import comfy.ldm.wan.ar_model as ar_model
+        import comfy.k_diffusion.sampling as sampling
+    except ImportError:
+        return []  # no Causal Wan on this ComfyUI
+    found = []
+    if 'get("ar_state")' not in inspect.getsource(ar_model.CausalWanModel.forward):
+        found.append("CausalWanModel.forward no longer reads transformer_options['ar_state'] (SLG's ar_video check)")
+    if not hasattr(sampling, "sample_ar_video") or '["ar_state"]' not in inspect.getsource(sampling.sample_ar_video):
+        found.append("sample_ar_video no longer sets transformer_options['ar_state'] (SLG's ar_video check)")
+    return found
+
+
 def contract_problems() -> list[str]:
-    """The replace-patch protocol on every family, and each verified loop still verified."""
-    found = protocol_problems()
+    """The replace-patch protocol on every family, each verified loop still verified, and the ar_video check."""
+    found = protocol_problems() + bypass_problems()
     for family in FAMILIES:
         if family.name in VERIFIED_LOOP_FINGERPRINTS and family.loop_class() is not None:
             found += fork_problems(family.loop_class(), family)

@@ -11,9 +11,8 @@ from comfy_api.latest import io
 from ..errors import SNRToolkitError
 from ..internals import stop_if
 from ..internals.cfg import WrappersMP, calc_cond_batch
-from ..internals.dit import (DOUBLE, ForkState, block_counts, branch_options, dit_family, fork_problems,
-                             has_block_patch, keep_patch, patches_bypassed, protocol_problems, skip_options,
-                             why_not_forkable)
+from ..internals.dit import (DOUBLE, ForkState, block_counts, branch_options, dit_family, has_block_patch, keep_patch,
+                             model_fork_problems, patches_bypassed, protocol_problems, skip_options, why_not_forkable)
 from ..samplers.guidance import in_sigma_window, in_step_range, in_step_window, skip_layer_guidance, step_index
 from ..samplers.slg_presets import (CUSTOM, GATE_SIGMA, GATE_STEP_RANGE, GATE_STEPS, GATES, MODE_ORIGINAL, MODE_UNCOND, MODES, PRESETS,
                                     RECOMMENDED, SLGSettings, blocks_run_by_branch, first_skipped, parse_layers,
@@ -181,7 +180,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
                 "with preset 'custom'. Chain 'Rescale CFG' after this node to rescale the result."),
             inputs=[
                 io.Model.Input("model", tooltip="A DiT model: SD3/SD3.5, Flux, Chroma, Wan, HunyuanVideo, LTX-Video, "
-                               "Qwen-Image, AuraFlow, Mochi, HunyuanDiT, Stable Audio, Hunyuan3D, Kandinsky 5, "
+                               "LTX-2, Qwen-Image, AuraFlow, Mochi, HunyuanDiT, Stable Audio, Hunyuan3D, Kandinsky 5, "
                                "JoyImage, Lens, MageFlow, HiDream-O1, MiniMax H3. UNet models are refused. Not "
                                "mutated."),
                 io.Combo.Input("preset", options=[RECOMMENDED] + list(PRESETS) + [CUSTOM], default=RECOMMENDED,
@@ -254,7 +253,7 @@ class SNRTSkipLayerGuidance(io.ComfyNode):
     def _can_fork(model, family, first) -> bool:
         reason = (f"block {first[1]} already has a replace patch from another node"
                   if has_block_patch(model, *first)
-                  else "; ".join(fork_problems(family.loop_object_class(model.model.diffusion_model), family)))
+                  else "; ".join(model_fork_problems(model.model.diffusion_model, family)))
         if reason:
             log.warning("%s: fast path off, the plain extra pass runs instead (same output, slower): %s", WHO, reason)
         return not reason

@@ -63,19 +63,25 @@ def comfy_host() -> InProcessHost:
 
 
 @pytest.fixture(scope="session")
-def tiny_dit_here(comfy_host):
-    """here(tiny family) → whether this ComfyUI has that family's class. A family newer than the host is
-    not skipped: the check asserts its class is absent here, as the door's `since` says."""
+def require_tiny_dit(comfy_host):
+    """require(tiny family): go on where this ComfyUI has the family's class; on a ComfyUI older than the door's
+    `since` for it, assert the class is absent, then skip (a family newer than the host is not tested there)."""
     from tools import tiny_dits
     door = comfy_host.pack_module("internals.dit")
 
-    def here(tiny_family: str) -> bool:
+    def require(tiny_family: str) -> None:
+        import comfy.supported_models
         family = next(f for f in door.FAMILIES if f.name == tiny_dits.DOOR_FAMILY[tiny_family])
+        if tiny_family in tiny_dits.NEWER_THAN_FAMILY:  # a newer model of an older family (Stable Audio 3)
+            since, config_class = tiny_dits.NEWER_THAN_FAMILY[tiny_family]
+            if door.version_tuple(comfy_host.pack_module("internals").comfyui_version()) < door.version_tuple(since):
+                assert not hasattr(comfy.supported_models, config_class), f"{config_class} is on this ComfyUI"
+                pytest.skip(f"{config_class} is new in ComfyUI {since}; this host is older")
         if family.expected_here():
-            return True
+            return
         assert family.model_class() is None, f"{family.name} is on this ComfyUI, older than its `since`"
-        return False
-    return here
+        pytest.skip(f"{family.name} is new in ComfyUI {family.since}; this host is older and has no such class")
+    return require
 
 
 class LiveServer:

@@ -21,6 +21,7 @@ CASES = {
     "mochi": ("10", ""),
     "hunyuan_dit": ("0, 39", ""),  # its tiny middle blocks barely move the output
     "stable_audio": ("12", ""),
+    "stable_audio3": ("12", ""),
     "hunyuan3d": ("8", "16"),
     "kandinsky5": ("15, 16", ""),
     "joyimage": ("19, 20", ""),
@@ -31,6 +32,8 @@ CASES = {
     "ltxav": ("5, 6", ""),
 }
 FAMILY_NAMES = list(CASES)
+#: Models of a forkable family whose own blocks rule the fork out (internals.dit.model_fork_problems).
+NO_FORK = {"stable_audio3": "its blocks take a local conditioning"}
 SCALE, CFG, STEPS = 3.0, 2.0, 2
 
 
@@ -88,9 +91,8 @@ def door_family(door, tiny_dits, family):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_the_family_is_detected_with_its_block_counts(comfy_host, tiny_dits, tiny_dit_here, door, family):
-    if not tiny_dit_here(family):
-        return
+def test_the_family_is_detected_with_its_block_counts(comfy_host, tiny_dits, require_tiny_dit, door, family):
+    require_tiny_dit(family)
     model = tiny_dits.FAMILIES[family][0]()
     detected = door.dit_family(model, "test")
     assert detected.name == tiny_dits.DOOR_FAMILY[family]
@@ -102,9 +104,8 @@ def test_the_family_is_detected_with_its_block_counts(comfy_host, tiny_dits, tin
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_original_mode_equals_comfyuis_node(comfy_host, tiny_dits, tiny_dit_here, door, family, caplog):
-    if not tiny_dit_here(family):
-        return
+def test_original_mode_equals_comfyuis_node(comfy_host, tiny_dits, require_tiny_dit, door, family, caplog):
+    require_tiny_dit(family)
     model = tiny_dits.FAMILIES[family][0]()
     theirs = sample(comfyuis(comfy_host, model, family), tiny_dits, family)
     plain_cfg = sample(model, tiny_dits, family)
@@ -115,13 +116,12 @@ def test_original_mode_equals_comfyuis_node(comfy_host, tiny_dits, tiny_dit_here
     assert close(plain, theirs)
     assert close(fast, theirs)
     forked = "fast path, forked at block" in caplog.text
-    assert forked == (door_family(door, tiny_dits, family).unforkable is None), caplog.text
+    assert forked == (door_family(door, tiny_dits, family).unforkable is None and family not in NO_FORK), caplog.text
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_uncond_mode_equals_comfyuis_simple_node(comfy_host, tiny_dits, tiny_dit_here, family):
-    if not tiny_dit_here(family):
-        return
+def test_uncond_mode_equals_comfyuis_simple_node(comfy_host, tiny_dits, require_tiny_dit, family):
+    require_tiny_dit(family)
     model = tiny_dits.FAMILIES[family][0]()
     theirs = sample(comfyuis(comfy_host, model, family, simple=True), tiny_dits, family)
     assert not close(theirs, sample(model, tiny_dits, family)), "the skipped layers must matter"
@@ -137,7 +137,7 @@ def test_every_forkable_familys_loop_is_verified_on_this_comfyui(comfy_host, doo
         found = door.fork_problems(family.loop_class(), family)
         assert bool(found) == bool(family.unforkable), (family.name, found)
         checked += 1
-    assert checked >= 12  # the families on ComfyUI 0.3.75
+    assert checked == sum(family.expected_here() for family in door.FAMILIES)
 
 
 def test_the_comfyui_preset_is_comfyuis_node_at_its_defaults(comfy_host, tiny_dits):
@@ -187,7 +187,7 @@ def test_the_ar_video_sampler_gets_a_clear_error_not_a_pass_that_skips_nothing(c
     import comfy.supported_models
     if door.version_tuple(comfy_host.pack_module("internals").comfyui_version()) < (0, 33, 0):
         assert not hasattr(comfy.supported_models, "WAN21_CausalAR_T2V")
-        return
+        pytest.skip("Causal Wan and the ar_video sampler are new in ComfyUI 0.33.0; this host is older")
     model = tiny_dits.recent.tiny_causal_wan()
     latent = torch.randn(1, 16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
     sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", STEPS)
@@ -220,3 +220,27 @@ def test_uncond_mode_at_cfg_1_says_it_changes_nothing(comfy_host, tiny_dits, cap
                                 disable_pbar=True, seed=0)
     assert torch.equal(out, plain)
     assert caplog.text.count("mode uncond changes nothing here") == 1, caplog.text
+
+
+def test_the_ar_video_check_is_named_when_comfyui_changes_it(comfy_host, door, monkeypatch):
+    """patches_bypassed reads ar_video's transformer_options key; a release that renames it is named at load."""
+    assert door.bypass_problems() == []
+    try:
+        import comfy.ldm.wan.ar_model as ar_model
+    except ImportError:
+        assert door.version_tuple(comfy_host.pack_module("internals").comfyui_version()) < (0, 33, 0)
+        pytest.skip("Causal Wan is new in ComfyUI 0.33.0; this host is older")
+    monkeypatch.setattr(ar_model.CausalWanModel, "forward", lambda self, x, *args, **kwargs: x)
+    assert any("CausalWanModel.forward no longer reads" in problem for problem in door.contract_problems())
+
+
+def test_stable_audio_3_needs_the_guard_that_turns_its_fork_off(comfy_host, tiny_dits, require_tiny_dit, monkeypatch):
+    """ComfyUI gives Stable Audio 3's local conditioning only to unpatched blocks, so the fork's kept block would
+    run without it: forced past the guard, the fork changes the sample; with it, ours equals ComfyUI's node."""
+    require_tiny_dit("stable_audio3")
+    model = tiny_dits.FAMILIES["stable_audio3"][0]()
+    theirs = sample(comfyuis(comfy_host, model, "stable_audio3"), tiny_dits, "stable_audio3")
+    assert close(sample(ours(comfy_host, model, "stable_audio3"), tiny_dits, "stable_audio3"), theirs)
+    monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "model_fork_problems", lambda *a: [])
+    forced = sample(ours(comfy_host, model, "stable_audio3"), tiny_dits, "stable_audio3")
+    assert not close(forced, theirs), "the local conditioning must matter to the fork"

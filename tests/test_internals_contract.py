@@ -169,7 +169,7 @@ def test_slg_fork_falls_back_to_the_plain_pass_when_mmdits_loop_changed(internal
     plain = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=False))
     assert torch.equal(fast, plain)
     # Why the guard matters: forced past it, the fork copies the old loop and gives a different image.
-    monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "fork_problems", lambda *classes: [])
+    monkeypatch.setattr(comfy_host.pack_module("nodes.skip_layer_guidance"), "model_fork_problems", lambda *a: [])
     forced = sample_sd35(comfy_host, slg(comfy_host, model, fast_path=True))
     assert not torch.allclose(forced, plain, atol=1e-4), "the altered loop must matter to the fork"
 

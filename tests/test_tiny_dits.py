@@ -1,6 +1,6 @@
 """tools/tiny_dits.py: each tiny DiT is ComfyUI's real model class with the real block count, and one
 real sampling step through ComfyUI's own sampler (cfg 2, a negative prompt) reads the conditioning. A family
-newer than the host is checked absent there (fixture tiny_dit_here), not skipped."""
+newer than the host is checked absent there, then skipped (fixture require_tiny_dit)."""
 import pytest
 import torch
 
@@ -17,6 +17,7 @@ BLOCK_COUNTS = {
     "mochi": {"blocks": 24},
     "hunyuan_dit": {"blocks": 40},
     "stable_audio": {"transformer.layers": 24},
+    "stable_audio3": {"transformer.layers": 24},
     "hunyuan3d": {"double_blocks": 16, "single_blocks": 32},
     "kandinsky5": {"visual_transformer_blocks": 32, "text_transformer_blocks": 2},
     "joyimage": {"double_blocks": 40},
@@ -99,9 +100,8 @@ class ForwardRecorder:
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_block_counts_are_the_real_ones(tiny_dits, tiny_dit_here, family):
-    if not tiny_dit_here(family):
-        return
+def test_block_counts_are_the_real_ones(tiny_dits, require_tiny_dit, family):
+    require_tiny_dit(family)
     build = tiny_dits.FAMILIES[family][0]
     diffusion_model = build().model.diffusion_model
     for path, count in BLOCK_COUNTS[family].items():
@@ -112,9 +112,8 @@ def test_block_counts_are_the_real_ones(tiny_dits, tiny_dit_here, family):
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_one_sampling_step_with_cfg_reads_the_conditioning(tiny_dits, tiny_dit_here, family):
-    if not tiny_dit_here(family):
-        return
+def test_one_sampling_step_with_cfg_reads_the_conditioning(tiny_dits, require_tiny_dit, family):
+    require_tiny_dit(family)
     build, conditioning, make_latent = tiny_dits.FAMILIES[family]
     model = build()
     latent = make_latent(0)
@@ -137,9 +136,8 @@ def test_one_sampling_step_with_cfg_reads_the_conditioning(tiny_dits, tiny_dit_h
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
-def test_batch_of_two_conditions_each_sample(tiny_dits, tiny_dit_here, family):
-    if not tiny_dit_here(family):
-        return
+def test_batch_of_two_conditions_each_sample(tiny_dits, require_tiny_dit, family):
+    require_tiny_dit(family)
     build, conditioning, make_latent = tiny_dits.FAMILIES[family]
     latent = batched(make_latent)
     if family in tiny_dits.BATCH_ONE:

@@ -13,9 +13,9 @@ Each family has three functions:
     latent_<family>(seed=0, batch=1)                     a small latent (video families: B, C, T, H, W)
 
 ``FAMILIES`` maps each family's name to ``(builder, conditioning, latent)``: the ten image and video
-families here, and those of tools/tiny_dits_media.py (Stable Audio, Hunyuan3D, MiniMax H3, LTX-2) and
-tools/tiny_dits_recent.py (families ComfyUI added after 0.3.75; theirs, MiniMax H3's and LTX-2's fail on an
-older host). The text-side widths
+families here, and those of tools/tiny_dits_media.py (Stable Audio Open 1.0 and 3, Hunyuan3D, MiniMax H3, LTX-2) and
+tools/tiny_dits_recent.py (families ComfyUI added after 0.3.75; theirs, Stable Audio 3's, MiniMax H3's and
+LTX-2's fail on an older host). The text-side widths
 (cross-attention and pooled dims) are the real ones — only an input projection reads them — so a
 conditioning tensor has the shape the real text encoder gives, with 8 tokens; Mochi's T5 width and
 HunyuanDiT's BERT/mT5 widths are toy (their text poolers would be ~50M parameters at the real ones).
@@ -303,6 +303,7 @@ FAMILIES = {
     "mochi": (tiny_mochi, conditioning_mochi, latent_mochi),
     "hunyuan_dit": (tiny_hunyuan_dit, conditioning_hunyuan_dit, latent_hunyuan_dit),
     "stable_audio": (media.tiny_stable_audio, media.conditioning_stable_audio, media.latent_stable_audio),
+    "stable_audio3": (media.tiny_stable_audio3, media.conditioning_stable_audio3, media.latent_stable_audio3),  # 0.33
     "hunyuan3d": (media.tiny_hunyuan3d, media.conditioning_hunyuan3d, media.latent_hunyuan3d),
     "kandinsky5": (recent.tiny_kandinsky5, recent.conditioning_kandinsky5, recent.latent_kandinsky5),  # 0.33
     "joyimage": (recent.tiny_joyimage, recent.conditioning_joyimage, recent.latent_joyimage),  # 0.33
@@ -317,9 +318,12 @@ FAMILIES = {
 DOOR_FAMILY = {
     "flux": "Flux", "wan": "Wan", "sd35_large": "SD3", "hunyuan_video": "HunyuanVideo", "ltxv": "LTX-Video",
     "qwen_image": "Qwen-Image", "aura_flow": "AuraFlow", "chroma": "Chroma", "mochi": "Mochi",
-    "hunyuan_dit": "HunyuanDiT", "stable_audio": "Stable Audio", "hunyuan3d": "Hunyuan3D",
+    "hunyuan_dit": "HunyuanDiT", "stable_audio": "Stable Audio", "stable_audio3": "Stable Audio",
+    "hunyuan3d": "Hunyuan3D",
     "kandinsky5": "Kandinsky 5", "joyimage": "JoyImage", "lens": "Lens", "mage_flow": "MageFlow",
     "hidream_o1": "HiDream-O1", "minimax_h3": "MiniMax H3", "ltxav": "LTX-2",
 }
+#: Tiny models newer than their door family: (the ComfyUI release that added them, their config class).
+NEWER_THAN_FAMILY = {"stable_audio3": ("0.33.0", "StableAudio3")}
 #: Families that sample only at batch 1 (MiniMax H3's forward refuses more).
 BATCH_ONE = {"minimax_h3"}

@@ -1,6 +1,6 @@
 """Tiny random-weight instances of ComfyUI's real audio, 3D and audio-video DiT classes (host tests only):
-Stable Audio and Hunyuan3D v2 (ComfyUI 0.3.75 and 0.33.0; their latents are 1-D token sequences (B, 64, N))
-and the audio-video MiniMax H3 and LTX-2 (0.33 only). The same three functions per family as
+Stable Audio Open 1.0 and Hunyuan3D v2 (ComfyUI 0.3.75 and 0.33.0; their latents are 1-D token sequences
+(B, 64, N)), and Stable Audio 3 and the audio-video MiniMax H3 and LTX-2 (0.33 only). The same three functions per family as
 tools/tiny_dits.py, which registers them in its FAMILIES.
 
 MiniMax H3 samples a NestedTensor (video, audio) that the sampler packs flat; its diffusion model packs
@@ -15,7 +15,7 @@ import torch
 import comfy.model_patcher
 import comfy.supported_models
 
-from tools.tiny_models import CPU, build_tiny, only_accepted, randomize, seeded_latent, seeded_randn
+from tools.tiny_models import build_tiny, only_accepted, randomize, seeded_latent, seeded_randn
 
 # ------------------------------------------------------------------------------------- Stable Audio
 
@@ -58,22 +58,24 @@ def tiny_stable_audio(seed: int = 0, weight_std: float = 0.02, **overrides) -> c
                 project_cond_tokens=True, global_cond_dim=2 * SA_SECONDS_DIM, project_global_cond=True,
                 depth=24, num_heads=2, transformer_type="continuous_transformer", global_cond_type="prepend")
     unet.update(overrides)
-    config_class = comfy.supported_models.StableAudio
-    config = config_class({**config_class.unet_config, **unet})
-    config.set_inference_dtype(torch.float32, None)
     state_dict = {**_seconds_embedder_weights("conditioner.conditioners.seconds_start.", seed + 101, weight_std),
                   **_seconds_embedder_weights("conditioner.conditioners.seconds_total.", seed + 202, weight_std)}
-    model = config.get_model(state_dict, "")
-    dm = model.diffusion_model
-    randomize(dm, seed, weight_std)
+    model = build_tiny(comfy.supported_models.StableAudio, unet, seed, weight_std, state_dict)
+    diffusion_model = _real_rope(model)
     with torch.no_grad():
-        inv_freq = dm.transformer.rotary_pos_emb.inv_freq
+        w = diffusion_model.timestep_features.weight
+        w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(seed + 303)))
+    return model
+
+
+def _real_rope(model):
+    """Give the RoPE inv_freq buffer (a checkpoint key, random after build_tiny) its real values."""
+    diffusion_model = model.model.diffusion_model
+    with torch.no_grad():
+        inv_freq = diffusion_model.transformer.rotary_pos_emb.inv_freq
         dim = 2 * inv_freq.shape[0]
         inv_freq.copy_(1.0 / (10000 ** (torch.arange(0, dim, 2).float() / dim)))
-        w = dm.timestep_features.weight
-        w.copy_(torch.randn(w.shape, generator=torch.Generator().manual_seed(seed + 303)))
-    model.eval()
-    return comfy.model_patcher.ModelPatcher(model, load_device=CPU, offload_device=CPU)
+    return diffusion_model
 
 
 def conditioning_stable_audio(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8,
@@ -89,6 +91,90 @@ def conditioning_stable_audio(batch: int = 1, seed: int = 1, std: float = 1.0, t
 def latent_stable_audio(seed: int = 0, batch: int = 1) -> torch.Tensor:
     """B, 64, T (EmptyLatentAudio's layout; 16 frames, not 47 s's ~1000)."""
     return seeded_latent(seed, batch, 64, 16)
+
+# --------------------------------------------------------------------------- Stable Audio 3 (0.33)
+
+#: T5Gemma b-b-ul2's encoder width (comfy.text_encoders.sa3.T5GemmaEncoderConfig.hidden_size), and the
+#: NumberConditioner width model_base.StableAudio3 hard-codes for seconds_total.
+SA3_TEXT_DIM, SA3_SECONDS_DIM = 768, 768
+#: latent_formats.StableAudio3.latent_channels; the local conditioning is [mask (1) | masked latent (256)].
+SA3_LATENT_CHANNELS = 256
+SA3_LOCAL_ADD_COND_DIM = SA3_LATENT_CHANNELS + 1
+#: SA3 medium's DiT: 24 blocks, 64 memory tokens (its model_config.json / checkpoint shapes).
+SA3_DEPTH, SA3_MEMORY_TOKENS = 24, 64
+
+
+def _seconds_total_weights(seed: int, weight_std: float) -> dict:
+    """A random state dict for model_base.StableAudio3's seconds_total NumberConditioner (768-d, 0–384 s,
+    exponential Fourier features: only the 256 → 768 projection has weights), under the checkpoint's
+    ``conditioner.conditioners.seconds_total.`` prefix: StableAudio3.get_model loads it strictly."""
+    import comfy.ldm.audio.embedders
+    conditioner = comfy.ldm.audio.embedders.NumberConditioner(SA3_SECONDS_DIM, min_val=0, max_val=384,
+                                                              fourier_features_type="expo")
+    randomize(conditioner, seed, weight_std)
+    return {"conditioner.conditioners.seconds_total." + k: v for k, v in conditioner.state_dict().items()}
+
+
+def _padding_embedding(seed: int, std: float = 1.0) -> torch.Tensor:
+    """The learned 768-d prompt padding vector (``conditioner.conditioners.prompt.padding_embedding``;
+    T5Gemma's padding_mode "learned"): StableAudio3.extra_conds pads every prompt with it to 256 tokens."""
+    return torch.randn(SA3_TEXT_DIM, generator=torch.Generator().manual_seed(seed)) * std
+
+
+def tiny_stable_audio3(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.model_patcher.ModelPatcher:
+    """Stable Audio 3 medium (comfy.ldm.audio.dit.AudioDiffusionTransformer, config
+    comfy.supported_models.StableAudio3, model_base.StableAudio3, FLOW, shift 2): 24 ContinuousTransformer
+    blocks in ``transformer.layers``, each with adaLN from the shared ``transformer.global_cond_embedder``
+    (seconds_total 768-d → projected, plus the timestep) plus its own learned ``to_scale_shift_gate`` bias,
+    differential self-attention (RoPE, RMS qk-norm), differential cross-attention to the projected
+    T5Gemma tokens (padded to 256 with the learned padding embedding, then the seconds_total token),
+    ``to_local_embed`` (Linear 257 → dim, SiLU, Linear) adding the local conditioning after the
+    cross-attention, SwiGLU FF; 64 memory tokens; 256-channel latent, patch 1; width 64, 2 heads of 32.
+
+    The unet config is what comfy/model_detection.py gives an SA3 checkpoint (its keys and shapes), so
+    tests can feed this model's own state dict back through detection. Built as the loader builds it, with
+    a state dict holding the seconds_total embedder's weights and the padding embedding (see
+    StableAudio3.get_model). The RoPE inv_freq buffer gets its real values; every norm's gain (the block
+    RMSNorms and the per-head q/k RMSNorms) is 1 + N(0, weight_std²) rather than N(0, weight_std²): at a
+    gain near 0 the q/k norms flatten every attention map, and differential attention (softmax(q·k) −
+    softmax(q'·k')) · v then cancels to ~0, so neither the prompt nor any skipped layer would show.
+    Everything else N(0, weight_std²). Any unet config key can be overridden (e.g. SA3 small's 20 blocks
+    without differential attention: depth=20, attn_kwargs={"qk_norm": "rms", "differential": False})."""
+    unet = dict(audio_model="dit1.0", io_channels=SA3_LATENT_CHANNELS, patch_size=1, embed_dim=64,
+                cond_token_dim=SA3_TEXT_DIM, project_cond_tokens=True, global_cond_dim=SA3_SECONDS_DIM,
+                project_global_cond=True, input_concat_dim=0, depth=SA3_DEPTH, num_heads=2,
+                transformer_type="continuous_transformer", global_cond_type="adaLN",
+                global_cond_shared_embed=True, local_add_cond_dim=SA3_LOCAL_ADD_COND_DIM,
+                num_memory_tokens=SA3_MEMORY_TOKENS, attn_kwargs={"qk_norm": "rms", "differential": True},
+                norm_type="rms_norm", timestep_features_type="expo")
+    unet.update(overrides)
+    state_dict = {**_seconds_total_weights(seed + 101, weight_std),
+                  "conditioner.conditioners.prompt.padding_embedding": _padding_embedding(seed + 202)}
+    model = build_tiny(comfy.supported_models.StableAudio3, unet, seed, weight_std, state_dict)
+    import comfy.ldm.audio.dit as dit
+    with torch.no_grad():
+        for module in _real_rope(model).modules():
+            if isinstance(module, (dit.RMSNorm, dit.LayerNorm)):
+                module.gamma.add_(1.0)
+    return model
+
+
+def conditioning_stable_audio3(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8,
+                               seconds_start: float = 0.0, seconds_total: float = 47.0):
+    """As CLIPTextEncode (SAT5GemmaModel: the T5Gemma encoder, 768-d, no pooled output, no attention mask:
+    the tokenizer does not pad) then ConditioningStableAudio (its defaults, 0 s / 47 s; it sets both, and
+    StableAudio3.extra_conds reads only seconds_total) give it. extra_conds pads the tokens to 256 with the
+    model's padding embedding and appends the seconds_total embedding (257 cross-attention tokens), and
+    uses that embedding as the global conditioning too."""
+    g = torch.Generator().manual_seed(seed)
+    return [[seeded_randn(g, batch, tokens, SA3_TEXT_DIM, std=std),
+             {"pooled_output": None, "seconds_start": seconds_start, "seconds_total": seconds_total}]]
+
+
+def latent_stable_audio3(seed: int = 0, batch: int = 1) -> torch.Tensor:
+    """B, 256, T: what the sampler makes of EmptyLatentAudio for SA3 (fix_empty_latent_channels repeats its
+    64 channels to 256 and halves its 2048-sample frames to SA3's 4096); 16 frames, not 47 s's ~512."""
+    return seeded_latent(seed, batch, SA3_LATENT_CHANNELS, 16)
 
 
 # ---------------------------------------------------------------------------------- Hunyuan3D v2

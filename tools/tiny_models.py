@@ -77,11 +77,14 @@ def tiny_sd3_medium(num_blocks: int = 24, depth: int = 2, seed: int = 0) -> comf
 CPU = torch.device("cpu")
 
 
-def build_tiny(config_class, unet_config: dict, seed: int, weight_std: float = 0.02) -> comfy.model_patcher.ModelPatcher:
-    """As ComfyUI's loader: the config class (its matching keys first, as detection gives them) → model."""
+def build_tiny(config_class, unet_config: dict, seed: int, weight_std: float = 0.02,
+               state_dict: dict | None = None) -> comfy.model_patcher.ModelPatcher:
+    """As ComfyUI's loader: the config class (its matching keys first, as detection gives them) → model;
+    `state_dict` holds what the config's get_model loads outside the diffusion model (e.g. Stable Audio's
+    seconds embedders)."""
     config = config_class({**config_class.unet_config, **unet_config})
     config.set_inference_dtype(torch.float32, None)
-    model = config.get_model({}, "")
+    model = config.get_model(state_dict or {}, "")
     randomize(model.diffusion_model, seed, weight_std)
     model.eval()
     return comfy.model_patcher.ModelPatcher(model, load_device=CPU, offload_device=CPU)
