@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import host
+from tools import host as harness
 from tools.pack import load_pack
 
 TESTS = Path(__file__).resolve().parent
@@ -38,7 +38,7 @@ class InProcessHost:
 
     def __init__(self, base: Path):
         self.base = base
-        self.pack_path = str(base / "custom_nodes" / host.PACK_DIR_NAME)
+        self.pack_path = str(base / "custom_nodes" / harness.PACK_DIR_NAME)
         import nodes
         self.nodes = nodes
 
@@ -55,11 +55,18 @@ class InProcessHost:
 
 @pytest.fixture(scope="session")
 def comfy_host() -> InProcessHost:
-    base = host.make_base_directory(FIXTURE_PACKS)
-    nodes = host.start_in_process(comfyui_path(), base)
+    base = harness.make_base_directory(FIXTURE_PACKS)
+    nodes = harness.start_in_process(comfyui_path(), base)
     instance = InProcessHost(base)
     assert "SNRTScheduler" in nodes.NODE_CLASS_MAPPINGS, "ComfyUI's loader did not register the pack"
     return instance
+
+
+@pytest.fixture(scope="session")
+def host(comfy_host) -> InProcessHost:
+    """comfy_host with comfy.samplers imported (importable only once the host is on sys.path)."""
+    import comfy.samplers  # noqa: F401
+    return comfy_host
 
 
 @pytest.fixture(scope="session")
@@ -123,15 +130,15 @@ class LiveServer:
 def live_server(tmp_path_factory) -> LiveServer:
     comfy_dir = comfyui_path()
     python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 -m tools test`")
-    base = host.make_base_directory(FIXTURE_PACKS)
-    port = host.free_port()
+    base = harness.make_base_directory(FIXTURE_PACKS)
+    port = harness.free_port()
     log_path = tmp_path_factory.mktemp("server") / "comfyui.log"
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(host.server_command(comfy_dir, Path(python), base, port), cwd=comfy_dir,
+        proc = subprocess.Popen(harness.server_command(comfy_dir, Path(python), base, port), cwd=comfy_dir,
                                 stdout=log_file, stderr=subprocess.STDOUT)
     server = LiveServer(port, proc, log_path, base)
     try:
-        host.wait_for_server(port, proc)
+        harness.wait_for_server(port, proc)
     except Exception:
         proc.kill()
         pytest.fail(f"ComfyUI did not start:\n{server.log()[-4000:]}", pytrace=False)

@@ -14,12 +14,6 @@ OWN = "family's own (ComfyUI)"
 
 
 @pytest.fixture(scope="module")
-def host(comfy_host):
-    import comfy.samplers  # noqa: F401
-    return comfy_host
-
-
-@pytest.fixture(scope="module")
 def sd3(host):
     from tools import tiny_models
     return tiny_models.tiny_sd3_medium(num_blocks=2)

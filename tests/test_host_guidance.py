@@ -8,12 +8,6 @@ CFG = 4.0
 
 
 @pytest.fixture(scope="module")
-def host(comfy_host):
-    import comfy.samplers  # noqa: F401
-    return comfy_host
-
-
-@pytest.fixture(scope="module")
 def sd35(host):
     from tools import tiny_models
     return tiny_models.tiny_sd3_medium(num_blocks=24)

@@ -12,12 +12,6 @@ PLAIN_SIGMA_MAX = 14.614642
 DEFAULT_BASE = 400.0  # the ztsnr_* σ_hi at the training resolution (nodes/scheduler.py)
 
 
-@pytest.fixture(scope="module")
-def host(comfy_host):
-    import comfy.samplers  # noqa: F401
-    return comfy_host
-
-
 @pytest.fixture()
 def noob(host):
     from tools import tiny_models

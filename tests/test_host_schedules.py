@@ -9,12 +9,6 @@ DEFAULT_BASE = 400.0  # nodes/scheduler.py DEFAULT_SIGMA_HI_BASE, chosen by benc
 
 
 @pytest.fixture(scope="module")
-def host(comfy_host):
-    import comfy.samplers  # noqa: F401  (imported only once the host is on sys.path)
-    return comfy_host
-
-
-@pytest.fixture(scope="module")
 def noob(host):
     """A NoobAI-XL-style model: SDXL with the checkpoint's v_pred and ztsnr marker keys."""
     from tools import tiny_models

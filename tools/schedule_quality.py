@@ -35,6 +35,16 @@ BUILT_IN = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "b
             "kl_optimal"]
 
 
+def quality_row(mixture, out, **fields) -> dict:
+    """One result row: `fields`, then the ideal model's three measures of the samples `out`."""
+    return dict(fields, global_error=ideal_model.global_error(mixture, out),
+                local_error=ideal_model.local_error(mixture, out), black_white=ideal_model.mode_share(mixture, out))
+
+
+def summary(row: dict) -> str:
+    return f"global {row['global_error']:.3f}  local {row['local_error']:.4f}  black+white {row['black_white']:.2f}"
+
+
 def evaluate(runner, resolutions, step_counts, samples, ours: list[str], progress=print) -> list[dict]:
     rows = []
     for pixels in resolutions:
@@ -45,13 +55,9 @@ def evaluate(runner, resolutions, step_counts, samples, ours: list[str], progres
             runs = [(name, ztsnr, name) for name in BUILT_IN] + [(name, scaled, name) for name in ours]
             for label, model, scheduler in runs:
                 out = runner.sample(model, runner.sigmas(model, scheduler, steps), samples[pixels], pixels, seed=1)
-                row = dict(pixels=pixels, steps=steps, schedule=label,
-                           global_error=ideal_model.global_error(mixture, out),
-                           local_error=ideal_model.local_error(mixture, out),
-                           black_white=ideal_model.mode_share(mixture, out))
+                row = quality_row(mixture, out, pixels=pixels, steps=steps, schedule=label)
                 rows.append(row)
-                progress(f"{pixels:5d}px {steps:3d} steps {label:>22}: global {row['global_error']:.3f}  "
-                         f"local {row['local_error']:.4f}  black+white {row['black_white']:.2f}")
+                progress(f"{pixels:5d}px {steps:3d} steps {label:>22}: {summary(row)}")
     return rows
 
 
@@ -82,14 +88,10 @@ def evaluate_flow(runner, canvases, steps: int, samples, progress=print) -> list
             alpha = math.exp(float(sampling.shift)) if label == FLOW_FLUX_RULE else float(sampling.shift)
             sigmas = runner.sigmas(configured, "simple", steps)
             out = runner.sample(configured, sigmas, samples[pixels], pixels, seed=1, fill=0.1)
-            row = dict(pixels=pixels, steps=steps, schedule=label, alpha=alpha,
-                       second_sigma_ve=float(sigmas[1] / (1 - sigmas[1])),
-                       global_error=ideal_model.global_error(mixture, out),
-                       local_error=ideal_model.local_error(mixture, out),
-                       black_white=ideal_model.mode_share(mixture, out))
+            row = quality_row(mixture, out, pixels=pixels, steps=steps, schedule=label, alpha=alpha,
+                              second_sigma_ve=float(sigmas[1] / (1 - sigmas[1])))
             rows.append(row)
-            progress(f"{pixels:5d}px flow {label:>44} α {alpha:6.2f}: global {row['global_error']:.3f}  "
-                     f"local {row['local_error']:.4f}  black+white {row['black_white']:.2f}")
+            progress(f"{pixels:5d}px flow {label:>44} α {alpha:6.2f}: {summary(row)}")
     return rows
 
 
