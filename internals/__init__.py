@@ -19,7 +19,7 @@ from ..errors import SNRToolkitError
 
 #: Every door, by module name (the contract test is parametrised over these).
 DOORS = ("dit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise", "model_management",
-         "checkpoint_loading")
+         "checkpoint_loading", "trainer")
 
 
 def door(name: str) -> ModuleType:

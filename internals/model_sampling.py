@@ -25,7 +25,7 @@ import comfy.model_sampling
 
 from ..errors import SNRToolkitError
 from ..schedules import flow_shift
-from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA, plain_sigmas_from_zero_terminal_snr
+from ..schedules.ztsnr import NOVELAI_TERMINAL_SIGMA, plain_sigmas_from_zero_terminal_snr, zero_terminal_snr_sigmas
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,29 @@ def detected_prediction(model_sampling, who: str) -> type:
         raise SNRToolkitError(f"{who}: the model predicts x0 (or is img2img-distilled); "
                               "choose prediction eps or v_prediction explicitly if that is wrong.")
     return comfy.model_sampling.EPS
+
+
+def parameterisation(model_sampling) -> str | None:
+    """What a model's network is trained to output, as the loss weights name it: "eps", "v" (discrete DDPM-β models),
+    "flow" (rectified flow: the velocity), or None for anything else (EDM, x0, img2img, CogVideoX's v, …)."""
+    if flow_shift_form(model_sampling) and type(model_sampling).calculate_denoised is comfy.model_sampling.CONST.calculate_denoised:
+        return "flow"
+    if is_discrete(model_sampling) and not isinstance(model_sampling, comfy.model_sampling.X0):
+        if isinstance(model_sampling, comfy.model_sampling.V_PREDICTION):
+            return "v"
+        if isinstance(model_sampling, comfy.model_sampling.EPS):
+            return "eps"
+    return None
+
+
+def prediction_sampling(model_config, schedule: DiscreteSchedule, prediction: type, terminal_sigma: float | None,
+                        chosen_terminal_sigma: float | None):
+    """(sampling object, σ table) for `prediction` on the model's plain table, rescaled to ZTSNR pinned at
+    `terminal_sigma` (Lin et al. 2023) unless that is None; `chosen_terminal_sigma` is what the ztsnr_* schedulers
+    start from (None: NovelAI's 20000)."""
+    use_zsnr = terminal_sigma is not None
+    table = zero_terminal_snr_sigmas(schedule.plain_sigmas, terminal_sigma) if use_zsnr else schedule.plain_sigmas
+    return discrete_sampling(model_config, prediction, table, use_zsnr, chosen_terminal_sigma), table
 
 
 def discrete_sampling(model_config, prediction: type, table: torch.Tensor, zsnr: bool, terminal_sigma):

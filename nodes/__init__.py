@@ -11,12 +11,13 @@ from .rescale_cfg import SNRTRescaleCFG
 from .scheduler import SNRTScheduler, register_ksampler_schedulers
 from .sigma_max_scale import SNRTSigmaMaxScale
 from .skip_layer_guidance import SNRTSkipLayerGuidance
+from .training_objective import SNRTTrainingObjective
 from .v_prediction import SNRTVPrediction
 
 NODES: list[type[io.ComfyNode]] = [
     SNRTScheduler, SNRTSigmaMaxScale, SNRTVPrediction, SNRTSkipLayerGuidance, SNRTRescaleCFG,
     SNRTPyramidNoise, SNRTPyramidNoiseSampler, SNRTPyramidLatent, SNRTAspectBucket, SNRTPreviewSigmas,
-    SNRTPreviewNoise, SNRTCheckpointLoader,
+    SNRTPreviewNoise, SNRTCheckpointLoader, SNRTTrainingObjective,
 ]
 
 

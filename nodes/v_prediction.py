@@ -8,9 +8,9 @@ from comfy_api.latest import io
 from ..errors import SNRToolkitError
 from ..internals import require
 from ..internals.cfg import WrappersMP
-from ..internals.model_sampling import (PREDICTIONS, detected_prediction, discrete_sampling, is_v_prediction,
+from ..internals.model_sampling import (PREDICTIONS, detected_prediction, is_v_prediction, prediction_sampling,
                                         read_discrete_schedule, with_sigma_hi_factor)
-from ..schedules.ztsnr import COMFYUI_TERMINAL_SIGMA, NOVELAI_TERMINAL_SIGMA, zero_terminal_snr_sigmas
+from ..schedules.ztsnr import COMFYUI_TERMINAL_SIGMA, NOVELAI_TERMINAL_SIGMA
 from .schema import schema
 
 log = logging.getLogger("snr_toolkit")
@@ -38,9 +38,8 @@ def configure_sampling(model, schedule, prediction_type: type, terminal_sigma: f
     """A clone of `model` sampling with `prediction_type`, on a ZTSNR table pinned at `terminal_sigma` (Lin et
     al. 2023) or, when None, the plain table; the resolution factor of `schedule` is kept. Returns (clone, table).
     `chosen_terminal_sigma` is what the ztsnr_* schedulers start from (None: NovelAI's 20000)."""
-    use_zsnr = terminal_sigma is not None
-    table = zero_terminal_snr_sigmas(schedule.plain_sigmas, terminal_sigma) if use_zsnr else schedule.plain_sigmas
-    sampling = discrete_sampling(model.model.model_config, prediction_type, table, use_zsnr, chosen_terminal_sigma)
+    sampling, table = prediction_sampling(model.model.model_config, schedule, prediction_type, terminal_sigma,
+                                          chosen_terminal_sigma)
     if schedule.sigma_hi_factor != 1.0:
         sampling = with_sigma_hi_factor(sampling, schedule.sigma_hi_factor)
     patched = model.clone()

@@ -1,14 +1,16 @@
 """Contract tests for the doors to ComfyUI's internals (internals/): every assumption holds on the running
 ComfyUI, each check fails with a message naming the assumption when ComfyUI changes under it, and the nodes
 react as promised: the SLG fork falls back to the plain pass (same image), the others stop with a clear error."""
+import importlib.util
 import logging
 import pathlib
+import types
 
 import pytest
 import torch
 
 DOORS = ("dit", "model_sampling", "scheduler_registry", "ksampler", "cfg", "supported_models", "noise",
-         "model_management", "checkpoint_loading")
+         "model_management", "checkpoint_loading", "trainer")
 
 
 @pytest.fixture()
@@ -48,13 +50,17 @@ def altered_loop():
     source = source.replace(final, "x = self.final_layer(x + 0.5 * first_out, c_mod)")
     source = source.replace(after_block, "\n        if i == 0:\n            first_out = x" + after_block)
     path = pathlib.Path(tempfile.mkdtemp()) / "altered_mmdit_loop.py"
-    path.write_text(source)  # a file, so inspect can read it as for a release
-    namespace = {}
-    exec(compile(path.read_text(), str(path), "exec"), vars(mmdit), namespace)
-    return namespace["forward_core_with_concat"]
+    # A module of its own (the annotations need torch and Optional when the def runs), loaded with importlib as a
+    # release's file would be; the function then runs with mmdit's own globals, as the loop it replaces does.
+    path.write_text("import torch\nfrom typing import Optional\n\n" + source)
+    spec = importlib.util.spec_from_file_location("snrt_altered_mmdit_loop", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    function = module.forward_core_with_concat
+    return types.FunctionType(function.__code__, vars(mmdit), function.__name__, function.__defaults__)
 
 
-def break_door(name, monkeypatch):
+def break_door(name, monkeypatch, internals=None):
     """Change ComfyUI the way a release could, under one door; returns the words its problem must name."""
     import comfy.ldm.modules.diffusionmodules.mmdit as mmdit
     import comfy.model_sampling
@@ -98,12 +104,16 @@ def break_door(name, monkeypatch):
     if name == "checkpoint_loading":  # a release that stops reading the v_pred key the precedence ranks first
         monkeypatch.setattr(comfy.supported_models.SDXL, "model_type", lambda self, state_dict, prefix="": None)
         return "no longer reads the v_pred / ztsnr keys"
+    if name == "trainer":  # a release whose trainer computes its loss inline, not through the criterion it was given
+        trainer_sampler = internals.door("trainer").trainer_sampler_class()
+        monkeypatch.setattr(trainer_sampler, "fwd_bwd", lambda self, *args, **kwargs: None)
+        return "fwd_bwd no longer computes its loss with self.loss_fn"
     raise AssertionError(name)
 
 
 @pytest.mark.parametrize("name", DOORS)
 def test_a_changed_internal_is_named(internals, name, monkeypatch):
-    words = break_door(name, monkeypatch)
+    words = break_door(name, monkeypatch, internals)
     found = internals.door(name).contract_problems()
     assert found and any(words in problem for problem in found), found
 

@@ -1,7 +1,7 @@
 """Pyramid-noise spectrum picture: `python3 -m tools spectrum` writes docs/noise/spectrum.png.
 
 Radial power (log–log) of the pack's pyramid noise, the published loop (Whitaker 2023 / kohya
-sd-scripts' pyramid_noise_like, transcribed below, batch-wide std) and plain white noise, averaged
+sd-scripts' pyramid_noise_like, as tools/noise_reference.py transcribes it, batch-wide std) and plain white noise, averaged
 over many draws, for kohya's default discount 0.3 and the report's 0.8 (6 and 10 iterations).
 """
 from __future__ import annotations
@@ -13,25 +13,14 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-PACK_ROOT = Path(__file__).resolve().parent.parent
+from tools.host import PACK_ROOT
+from tools.noise_reference import published_pyramid_noise
+from tools.pack import load_pack
+
 SETTINGS = [(6, 0.3), (10, 0.8)]
 CURVES = [("ours (SNRTPyramidNoise)", (200, 40, 40)), ("published (kohya, batch 4)", (40, 90, 200)),
           ("plain white (randn)", (120, 120, 120))]
-
-
-def published(shape, iterations, discount, rng):
-    """kohya sd-scripts' pyramid_noise_like on fresh white noise (one std over the batch)."""
-    b, c, w, h = shape
-    noise = torch.randn(shape)
-    for i in range(iterations):
-        r = rng.random() * 2 + 2
-        wn, hn = max(1, int(w / (r**i))), max(1, int(h / (r**i)))
-        noise += F.interpolate(torch.randn(b, c, wn, hn), size=(w, h), mode="bilinear") * discount**i
-        if wn == 1 or hn == 1:
-            break
-    return noise / noise.std()
 
 
 def mean_spectrum(draws) -> torch.Tensor:
@@ -47,7 +36,7 @@ def spectra(side: int, batches: int):
     result = {}
     for iterations, discount in SETTINGS:
         ours = mean_spectrum(pyramid_noise(torch.randn(shape), seed, iterations, discount) for seed in range(batches))
-        theirs = mean_spectrum(published(shape, iterations, discount, rng) for _ in range(batches))
+        theirs = mean_spectrum(published_pyramid_noise(shape, iterations, discount, 0.0, rng) for _ in range(batches))
         white = mean_spectrum(torch.randn(shape) for _ in range(batches))
         result[(iterations, discount)] = [ours, theirs, white]
     return result
@@ -98,8 +87,6 @@ def main(argv=None) -> int:
     parser.add_argument("--side", type=int, default=64, help="latent side (default 64: a 512 px canvas)")
     parser.add_argument("--batches", type=int, default=64, help="batches of 4 averaged per curve")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(PACK_ROOT))
-    from tools.pack import load_pack
     load_pack("snr_toolkit")
     result = spectra(args.side, args.batches)
     draw(result, args.side, args.out)
