@@ -13,6 +13,8 @@ passed back) and gives σ = α·t / (1 + (α − 1)·t); ModelSamplingFlux keeps
 `set_parameters(shift=, timesteps=)` and gives σ = e^μ / (e^μ + 1/t − 1) — so that multiplying α, or adding
 ln α to μ, multiplies every σ/(1 − σ) of the table by α (what ComfyUI's ModelSamplingSD3 / ModelSamplingFlux
 nodes rely on when they call set_parameters). The loader's own object stays at `model.model.model_sampling`.
+SNR (`snr_form`, for Preview Sigmas): CONST's noise_scaling mixes (1 − σ)·x₀ + σ·ε and EPS's (and its
+subclasses') x₀ + σ·ε, so SNR is ((1 − σ)/σ)² or 1/σ² (checked behaviourally).
 """
 from __future__ import annotations
 
@@ -207,6 +209,20 @@ def parameterisation(model_sampling) -> str | None:
     return None
 
 
+def snr_form(model_sampling) -> str | None:
+    """How the model mixes signal and noise at σ, which fixes its SNR (ComfyUI's noise_scaling):
+    "flow" for x = (1 − σ)·x₀ + σ·ε (rectified flow, CONST: SNR ((1 − σ)/σ)²), "sigma" for x = x₀ + σ·ε
+    (discrete ε / v models, EDM and x0 kin of EPS; CogVideoX's v and Cosmos' RFlow add σ·ε too: SNR 1/σ²),
+    None for a mixing this door does not know."""
+    if parameterisation(model_sampling) == "flow" or isinstance(model_sampling, comfy.model_sampling.CONST):
+        return "flow"
+    sigma_mixing = tuple(cls for cls in (getattr(comfy.model_sampling, name, None) for name in
+                                         ("EPS", "V_PREDICTION_DDPM", "COSMOS_RFLOW")) if isinstance(cls, type))
+    if parameterisation(model_sampling) in ("eps", "v") or isinstance(model_sampling, sigma_mixing):
+        return "sigma"
+    return None
+
+
 def prediction_sampling(model_config, schedule: DiscreteSchedule, prediction: type, terminal_sigma: float | None,
                         chosen_terminal_sigma: float | None):
     """(sampling object, σ table) for `prediction` on the model's plain table, rescaled to ZTSNR pinned at
@@ -248,7 +264,25 @@ def contract_problems() -> list[str]:
     karras = comfy.samplers.calculate_sigmas(scaled, "karras", 4)
     if abs(float(karras[0]) - float(scaled.sigma_max)) > 1e-3 * float(scaled.sigma_max):
         found.append("the core karras scheduler no longer starts at model_sampling.sigma_max")
-    return found + flow_contract_problems()
+    return found + flow_contract_problems() + snr_contract_problems()
+
+
+def snr_contract_problems() -> list[str]:
+    """`snr_form` reads the mixing from the class: check that CONST still noises as (1 − σ)·x₀ + σ·ε and
+    EPS (the discrete models' base) as x₀ + σ·ε, on a discrete and a flow object built as the loader does."""
+    found = []
+    sigma, noise, latent = torch.tensor([0.25]), torch.ones(1, 1, 1, 1), torch.full((1, 1, 1, 1), 2.0)
+    for cls, base, form, expected in (
+            (comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST, "flow", 0.25 + 0.75 * 2.0),
+            (comfy.model_sampling.ModelSamplingDiscrete, comfy.model_sampling.EPS, "sigma", 0.25 + 2.0)):
+        sampling = type(f"SNRTContract{base.__name__}", (cls, base), {})(None)
+        if snr_form(sampling) != form:
+            found.append(f"{cls.__name__} + {base.__name__} is no longer read as the {form!r} SNR form")
+        mixed = float(sampling.noise_scaling(sigma, noise, latent, False).flatten()[0])
+        if abs(mixed - expected) > 1e-6:
+            found.append(f"{base.__name__}.noise_scaling no longer mixes as the {form!r} SNR form assumes "
+                         f"(σ 0.25, noise 1, latent 2 gave {mixed}, not {expected})")
+    return found
 
 
 def _ve(sigmas: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ from ..internals import require
 from ..internals.model_sampling import (flow_log_shift, flow_shift_form, is_discrete, loader_flow_log_shift,
                                         read_discrete_schedule, with_flow_shift_factor, with_sigma_hi_factor)
 from ..internals.supported_models import FAMILY_RULES, base_side_for, model_family, pixels_per_latent_cell
-from ..schedules.flow_shift import family_rule_mu, shift_from_log
-from ..schedules.resolution import latent_pixel_size, latent_tokens, resolution_factor
+from ..schedules.flow_shift import FLUX2_DEFAULT_STEPS, family_rule_mu, shift_from_log
+from ..schedules.resolution import UNVERIFIED_BASE, latent_pixel_size, latent_tokens, resolution_factor
 from .schema import advanced, schema
 
 log = logging.getLogger("snr_toolkit")
@@ -50,7 +50,9 @@ class SNRTSigmaMaxScale(io.ComfyNode):
                 io.Int.Input("base_side", **advanced(), default=0, min=0, max=16384, step=8,
                              tooltip="Training resolution side in pixels, √(w·h) of the canvas the model's σ_max or "
                              "shift belongs to; 0 = by model family (SD1 512, SD2 768, SDXL, SD3 and Flux 1024, "
-                             "Wan 2.1 960 = 1280×720, LTX-Video 627 = 768×512; table in the README)."),
+                             "Wan 2.1 960 = 1280×720, LTX-Video 627 = 768×512; table and sources in the README). "
+                             "Unverified, as no published config ties a canvas to the shift ComfyUI sets (set "
+                             "base_side if you know it): " + ", ".join(UNVERIFIED_BASE) + "."),
                 io.Latent.Input("latent", optional=True,
                                 tooltip="Take width and height from this latent, per frame for video (one cell is "
                                 "the model's VAE downscale: 8 pixels for SD, SD3, Flux, Wan 2.1; 16 for Flux 2 and "
@@ -58,20 +60,26 @@ class SNRTSigmaMaxScale(io.ComfyNode):
                 io.Combo.Input("rule", options=RULES, default=RULE_SQRT, optional=True,
                                tooltip="How the shift follows the canvas on flow models. √ pixels: factor √(w·h) / "
                                "base side, the SD3 paper's rule and NovelAI's. family's own: ComfyUI's token-count "
-                               "rule for Flux (ModelSamplingFlux), Flux 2 (Flux2Scheduler, 50 steps) and LTX-Video "
-                               "(ModelSamplingLTXV, needs the latent); it grows faster above the base canvas."),
+                               "rule for Flux (ModelSamplingFlux), Flux 2 (Flux2Scheduler, at the steps below) and "
+                               "LTX-Video (ModelSamplingLTXV, needs the latent); it grows faster above the base canvas."),
+                io.Int.Input("steps", **advanced(), default=FLUX2_DEFAULT_STEPS, min=1, max=4096, optional=True,
+                             tooltip="Flux 2's own rule only (its μ depends on the step count, as in ComfyUI's "
+                             "Flux2Scheduler): the steps of the schedule you sample with, i.e. the scheduler's or "
+                             "KSampler's steps at denoise 1. Ignored by every other model and by √ pixels."),
             ],
             outputs=[io.Model.Output(tooltip="A clone whose σ_max is σ_max × √(w·h) / base side, or, on a flow "
                                      "model, whose shift is scaled by that factor (or set by the family's rule).")],
         )
 
     @classmethod
-    def execute(cls, model, width, height, base_side, latent=None, rule=RULE_SQRT) -> io.NodeOutput:
+    def execute(cls, model, width, height, base_side, latent=None, rule=RULE_SQRT,
+                steps=FLUX2_DEFAULT_STEPS) -> io.NodeOutput:
         who = "Scale σ_max by Resolution"
         require("model_sampling", who)
         model_sampling = model.get_model_object("model_sampling")
         if flow_shift_form(model_sampling):
-            return io.NodeOutput(scale_flow_model(model, model_sampling, width, height, base_side, latent, rule, who))
+            return io.NodeOutput(scale_flow_model(model, model_sampling, width, height, base_side, latent, rule, who,
+                                                  steps))
         if not is_discrete(model_sampling):
             raise SNRToolkitError(
                 f"{who}: this model samples with {type(model_sampling).__name__}, which has neither a DDPM β table "
@@ -96,7 +104,7 @@ class SNRTSigmaMaxScale(io.ComfyNode):
         return io.NodeOutput(patched)
 
 
-def scale_flow_model(model, model_sampling, width, height, base_side, latent, rule, who):
+def scale_flow_model(model, model_sampling, width, height, base_side, latent, rule, who, steps=FLUX2_DEFAULT_STEPS):
     """A clone whose flow shift follows the canvas: every σ/(1−σ) × the rule's factor."""
     family = model_family(model)
     if latent is not None:
@@ -106,9 +114,10 @@ def scale_flow_model(model, model_sampling, width, height, base_side, latent, ru
     if rule == RULE_SQRT:
         side = base_side or base_side_for(model, who)
         factor = resolution_factor(width, height, side)
-        how = f"√ pixels, base side {side:.0f}"
+        how = f"√ pixels, base side {side:.0f}" + (f" (unverified for {family})" if not base_side and
+                                                    family in UNVERIFIED_BASE else "")
     else:
-        factor, how = family_rule_factor(model, family, width, height, latent, who)
+        factor, how = family_rule_factor(model, family, width, height, latent, who, steps)
     patched = model.clone()
     patched.add_object_patch("model_sampling", with_flow_shift_factor(model_sampling, factor))
     name = "μ" if form == "mu" else "shift"
@@ -118,10 +127,10 @@ def scale_flow_model(model, model_sampling, width, height, base_side, latent, ru
     return patched
 
 
-def family_rule_factor(model, family, width, height, latent, who):
+def family_rule_factor(model, family, width, height, latent, who, steps=FLUX2_DEFAULT_STEPS):
     """The σ_VE factor that moves the model's shift along its family's ComfyUI rule, from the family's
-    configured shift (the rule's value at its base canvas) to the rule's value at this canvas; a shift set
-    upstream keeps its offset from the configured one."""
+    configured shift (the rule's value at its base canvas) to the rule's value at this canvas (Flux 2's at
+    `steps` steps, as Flux2Scheduler computes it); a shift set upstream keeps its offset from the configured one."""
     own = FAMILY_RULES.get(family)
     if own is None:
         raise SNRToolkitError(
@@ -131,6 +140,7 @@ def family_rule_factor(model, family, width, height, latent, who):
     if own == "ltxv" and tokens is None:
         raise SNRToolkitError(f"{who}: LTX-Video's own rule counts latent tokens across frames; connect the "
                               "video latent (or choose rule '√ pixels', which needs only the frame size).")
-    target = family_rule_mu(own, width, height, tokens)
+    target = family_rule_mu(own, width, height, tokens, steps)
     configured = loader_flow_log_shift(model)
-    return math.exp(target - configured), f"{family}'s rule μ {target:.4f} against configured {configured:.4f}"
+    at = f" at {steps} steps" if own == "flux2" else ""
+    return math.exp(target - configured), f"{family}'s rule μ {target:.4f}{at} against configured {configured:.4f}"

@@ -68,12 +68,14 @@ def pyramid_noise(white: torch.Tensor, seed: int, iterations: int = 6, discount:
     """Pyramid noise (float32) for a batch of white noise shaped (B, C, H, W) or (B, C, T, H, W).
 
     Sample j is built on white[j] with the levels of `sample_generator(seed, batch_indices[j])`
-    (batch index j when none are given)."""
+    (batch index j when none are given). An empty batch (B = 0) gives an empty tensor of its shape."""
     if white.ndim < 3:
         raise ValueError(f"expected a latent batch shaped (B, C, ...), got {tuple(white.shape)}")
     indices = list(batch_indices) if batch_indices is not None else list(range(white.shape[0]))
     if len(indices) != white.shape[0]:
         raise ValueError(f"{len(indices)} batch indices for a batch of {white.shape[0]}")
     check_settings(iterations, discount, offset_strength)
+    if not indices:  # an empty batch: no sample to build, an empty tensor back, as ComfyUI's own noise gives
+        return white.float().clone()
     return torch.stack([pyramid_octaves(white[j], sample_generator(seed, k), iterations, discount, offset_strength)
                         for j, k in enumerate(indices)])

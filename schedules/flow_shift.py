@@ -21,8 +21,12 @@ FLUX_RULE = dict(base_shift=0.5, max_shift=1.15, base_tokens=256, max_tokens=409
 #: ComfyUI's ModelSamplingLTXV node (comfy_extras/nodes_lt.py): μ linear in latent tokens (frames
 #: included), 0.95 at 1024 tokens, 2.05 at 4096.
 LTXV_RULE = dict(base_shift=0.95, max_shift=2.05, base_tokens=1024, max_tokens=4096)
-#: Flux 2's step count for its μ rule: ComfyUI's configured Flux 2 μ (2.02) is the rule at 1024², 50 steps.
-FLUX2_RULE_STEPS = 50
+#: Flux 2's μ rule depends on the step count too (BFL flux2 `compute_empirical_mu`; ComfyUI's Flux2Scheduler
+#: takes steps, width and height). ComfyUI's configured Flux 2 μ (2.02) is the rule at 1024² and 50 steps (the
+#: default of BFL's and diffusers' Flux2Pipeline); Scale σ_max by Resolution takes the steps the schedule will
+#: have, defaulting to Flux2Scheduler's (and KSampler's) 20.
+FLUX2_CONFIGURED_STEPS = 50
+FLUX2_DEFAULT_STEPS = 20
 
 
 def shifted_time(t: float, alpha: float) -> float:
@@ -77,7 +81,7 @@ def linear_mu(tokens: float, base_shift: float, max_shift: float, base_tokens: f
     return tokens * slope + base_shift - slope * base_tokens
 
 
-def flux2_empirical_mu(tokens: float, steps: int = FLUX2_RULE_STEPS) -> float:
+def flux2_empirical_mu(tokens: float, steps: int) -> float:
     """Flux 2's μ for `tokens` image tokens and `steps` steps (BFL flux2 `compute_empirical_mu`, ComfyUI's
     Flux2Scheduler): linear in tokens above 4300, below that interpolated in steps between two lines."""
     a1, b1 = 8.73809524e-05, 1.89833333
@@ -94,12 +98,16 @@ def flux_tokens(width: float, height: float) -> float:
     return width * height / 256.0
 
 
-def family_rule_mu(rule: str, width: float, height: float, latent_tokens: float | None = None) -> float:
-    """The μ a family's own ComfyUI rule gives at this canvas ("flux", "flux2", "ltxv")."""
+def family_rule_mu(rule: str, width: float, height: float, latent_tokens: float | None = None,
+                   steps: int = FLUX2_DEFAULT_STEPS) -> float:
+    """The μ a family's own ComfyUI rule gives at this canvas ("flux", "flux2", "ltxv"); Flux 2's also at
+    `steps` steps, as ComfyUI's Flux2Scheduler(steps, width, height) computes it."""
     if rule == "flux":
         return linear_mu(flux_tokens(width, height), **FLUX_RULE)
     if rule == "flux2":
-        return flux2_empirical_mu(round(flux_tokens(width, height)))
+        if not (isinstance(steps, int) and steps >= 1):
+            raise ValueError(f"Flux 2's rule needs the step count (≥ 1), got {steps!r}")
+        return flux2_empirical_mu(round(flux_tokens(width, height)), steps)
     if rule == "ltxv":
         if latent_tokens is None:
             raise ValueError("LTX-Video's rule counts latent tokens across frames: it needs the latent")

@@ -54,8 +54,26 @@ def test_flux_rule_passes_through_its_published_points():
 
 
 def test_flux2_rule_gives_comfyuis_configured_mu_at_1024_and_50_steps():
-    assert flow_shift.family_rule_mu("flux2", 1024, 1024) == pytest.approx(2.02, abs=0.005)
+    configured = flow_shift.FLUX2_CONFIGURED_STEPS
+    assert flow_shift.family_rule_mu("flux2", 1024, 1024, steps=configured) == pytest.approx(2.02, abs=0.005)
     assert flow_shift.flux2_empirical_mu(8192, 4) == pytest.approx(0.00016927 * 8192 + 0.45666666)  # steps ignored
+
+
+def test_flux2_rule_uses_the_steps_it_is_given():
+    # Below 4300 tokens BFL's rule interpolates between its 10- and 200-step lines (compute_empirical_mu).
+    tokens = 4096
+    m_10, m_200 = 8.73809524e-05 * tokens + 1.89833333, 0.00016927 * tokens + 0.45666666
+    for steps in (10, 20, 28, 50, 200):
+        expected = m_10 + (m_200 - m_10) * (steps - 10) / 190
+        assert flow_shift.family_rule_mu("flux2", 1024, 1024, steps=steps) == pytest.approx(expected, rel=1e-9)
+    assert flow_shift.family_rule_mu("flux2", 1024, 1024) == flow_shift.family_rule_mu("flux2", 1024, 1024, steps=20)
+    assert flow_shift.family_rule_mu("flux2", 1024, 1024, steps=20) > flow_shift.family_rule_mu("flux2", 1024, 1024,
+                                                                                                  steps=50) + 0.15
+    # Above 4300 tokens (e.g. 1536²) the step count does not enter.
+    assert flow_shift.family_rule_mu("flux2", 1536, 1536, steps=4) == flow_shift.family_rule_mu("flux2", 1536, 1536,
+                                                                                                 steps=50)
+    with pytest.raises(ValueError, match="step count"):
+        flow_shift.family_rule_mu("flux2", 1024, 1024, steps=0)
 
 
 def test_ltxv_rule_needs_the_latent_and_passes_through_its_points():
@@ -74,6 +92,15 @@ def test_flow_base_canvases_are_per_family_sides():
     latent = {"samples": torch.zeros(1, 16, 5, 90, 160)}  # Wan: T 5, 720×1280 frames at 8 pixels per cell
     assert resolution.latent_pixel_size(latent, 8) == (1280, 720)
     assert resolution.latent_tokens(latent) == 5 * 90 * 160
+
+
+def test_every_flow_base_canvas_names_its_published_source_or_is_marked_unverified():
+    assert set(resolution.FLOW_BASE_SOURCES) == set(resolution.FLOW_BASE_CANVAS)
+    assert resolution.UNVERIFIED_BASE == ("Flux Schnell", "Lumina 2", "Qwen-Image")
+    for family, (width, height) in resolution.FLOW_BASE_CANVAS.items():
+        source = resolution.FLOW_BASE_SOURCES[family]
+        if family not in resolution.UNVERIFIED_BASE:  # the cited source states the canvas the table uses
+            assert str(width) in source and str(height) in source, family
 
 
 # --- against diffusers ------------------------------------------------------------------------------

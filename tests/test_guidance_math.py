@@ -66,6 +66,18 @@ def test_no_levels_and_no_offset_leave_the_white_noise_as_it_is():
     assert torch.equal(pyramid_noise.pyramid_noise(base, seed=1, iterations=0).half(), base)
 
 
+@pytest.mark.parametrize("shape", [(0, 4, 8, 8), (0, 16, 5, 8, 8)])
+def test_an_empty_batch_gives_an_empty_noise_of_its_shape(shape):
+    # As ComfyUI's own noise does (torch.randn of a 0×… shape); torch.stack of no samples would raise.
+    for iterations, offset in ((6, 0.1), (0, 0.0)):
+        noise = pyramid_noise.pyramid_noise(torch.zeros(shape, dtype=torch.float16), seed=3, iterations=iterations,
+                                            offset_strength=offset, batch_indices=[])
+        assert noise.shape == shape and noise.dtype == torch.float32 and noise.numel() == 0
+    assert pyramid_noise.pyramid_noise(torch.zeros(shape), seed=3).shape == shape
+    with pytest.raises(ValueError, match="discount"):  # the settings are still checked
+        pyramid_noise.pyramid_noise(torch.zeros(shape), seed=3, discount=1.0)
+
+
 @pytest.mark.parametrize("discount", [0.3, 0.5])
 def test_low_frequency_energy_exceeds_white_noise_by_the_derived_factor(discount):
     # Before normalising: the white noise and level 0 (a second full-size white draw, weight 1) give the

@@ -31,8 +31,8 @@ def wan(host):
     return tiny_dits.tiny_wan(num_layers=1)
 
 
-def scale(host, model, width=1024, height=1024, base_side=0, latent=None, rule=SQRT):
-    return host.node("SNRTSigmaMaxScale").execute(model, width, height, base_side, latent, rule)[0]
+def scale(host, model, width=1024, height=1024, base_side=0, latent=None, rule=SQRT, **steps):
+    return host.node("SNRTSigmaMaxScale").execute(model, width, height, base_side, latent, rule, **steps)[0]
 
 
 def sampling(model):
@@ -163,6 +163,54 @@ def test_family_rules_match_comfyuis_own_flux2_and_ltxv_code(host, flux):
         theirs = ltxv_node.execute(flux, 2.05, 0.95, {"samples": torch.zeros(shape)})[0]
         assert flow_shift.family_rule_mu("ltxv", 0, 0, math.prod(shape[2:])) == pytest.approx(
             float(sampling(theirs).shift), rel=1e-9)
+
+
+@pytest.mark.parametrize("steps", [4, 20, 28, 50])
+@pytest.mark.parametrize("width,height", [(512, 512), (1024, 1024), (1536, 1024)])
+def test_flux2_own_rule_uses_the_scheduled_steps_as_comfyuis_flux2_scheduler(host, width, height, steps, caplog):
+    import comfy.samplers
+    from comfy_extras import nodes_flux
+    from tools import tiny_dits
+    flux2 = tiny_dits.tiny_flux2()
+    assert float(sampling(flux2).shift) == pytest.approx(2.02)  # ComfyUI's configured Flux 2 μ
+    with caplog.at_level(logging.INFO, logger="snr_toolkit"):
+        ours = scale(host, flux2, width, height, rule=OWN, steps=steps)
+    assert "Flux 2 flow model" in caplog.text and f"at {steps} steps" in caplog.text
+    mu = nodes_flux.compute_empirical_mu(round(width * height / 256), steps)  # what Flux2Scheduler uses
+    assert float(sampling(ours).shift) == pytest.approx(mu, rel=1e-6)
+    # The patched model's σ(t) at Flux2Scheduler's times t = 1 … 0 is Flux2Scheduler's own schedule; KSampler's
+    # `simple` picks those t from the model's 10000-entry table, exactly where 10000 / steps is whole.
+    theirs = nodes_flux.Flux2Scheduler.execute(steps, width, height)[0].float()
+    curve = sampling(ours).sigma(torch.linspace(1, 0, steps + 1)).float()
+    assert torch.allclose(curve, theirs, rtol=1e-5, atol=1e-6)
+    simple = comfy.samplers.calculate_sigmas(sampling(ours), "simple", steps).float()
+    assert torch.allclose(simple, theirs, rtol=1e-5, atol=1e-6) if 10000 % steps == 0 else \
+        float((simple - theirs).abs().max()) < 1e-3
+    assert float(sampling(flux2).shift) == pytest.approx(2.02), "the input model is not mutated"
+
+
+def test_flux2_step_count_changes_the_shift_only_below_4300_tokens(host):
+    from tools import tiny_dits
+    flux2 = tiny_dits.tiny_flux2()
+    at = {steps: float(sampling(scale(host, flux2, 1024, 1024, rule=OWN, steps=steps)).shift) for steps in (20, 50)}
+    assert at[50] == pytest.approx(2.02, abs=0.005) and at[20] > at[50] + 0.15  # fewer steps, more shift
+    big = {steps: float(sampling(scale(host, flux2, 1536, 1536, rule=OWN, steps=steps)).shift) for steps in (4, 50)}
+    assert big[4] == pytest.approx(big[50], rel=1e-9)
+    # √ pixels ignores the steps.
+    assert float(sampling(scale(host, flux2, 2048, 2048, steps=4)).shift) == pytest.approx(2.02 + math.log(2))
+
+
+def test_unverified_base_canvases_are_named_in_the_tooltip_and_the_log(host, caplog):
+    from tools import tiny_dits
+    resolution = host.pack_module("schedules.resolution")
+    schema = host.node("SNRTSigmaMaxScale").define_schema()
+    tooltip = next(i.tooltip for i in schema.inputs if i.id == "base_side")
+    assert resolution.UNVERIFIED_BASE and all(family in tooltip for family in resolution.UNVERIFIED_BASE)
+    qwen = tiny_dits.tiny_qwen_image(num_layers=1)
+    with caplog.at_level(logging.INFO, logger="snr_toolkit"):
+        scale(host, qwen, 2656, 2656)
+        scale(host, qwen, 2656, 2656, base_side=1024)
+    assert caplog.text.count("unverified for Qwen-Image") == 1, "only when the family's base is used"
 
 
 # --- video: Wan (5-D latent, per-frame pixels) ---------------------------------------------------------

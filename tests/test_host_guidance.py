@@ -303,6 +303,32 @@ def test_same_seed_and_batch_index_give_the_same_sample_in_any_batch(host):
     assert torch.equal(whole[:1], node.generate_noise({"samples": torch.zeros(1, 4, 16, 16)}))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_an_empty_batch_gives_what_comfyuis_own_noise_gives_in_every_noise_node(host, dtype):
+    import comfy.k_diffusion.sampling
+    import comfy.sample
+    from tools import tiny_models
+    empty = {"samples": torch.zeros((0, 4, 8, 8), dtype=dtype)}
+    theirs = host.node("RandomNoise").execute(4)[0].generate_noise(empty)  # ComfyUI's own: an empty tensor
+    assert theirs.shape == (0, 4, 8, 8) and theirs.dtype == dtype
+    ours = pyramid_noise_node(host, seed=4).generate_noise(empty)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    # Pyramid Noise Latent: ComfyUI's own noising of the empty latent (as KSamplerAdvanced does it).
+    model = tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
+    sampling = model.get_model_object("model_sampling")
+    sigma = float(host.node("BasicScheduler").execute(model, "karras", 6, 1.0)[0][0])
+    expected = model.model.process_latent_out(sampling.noise_scaling(
+        torch.tensor(sigma), comfy.sample.prepare_noise(empty["samples"], 4), model.model.process_latent_in(
+            empty["samples"]), True))
+    noised = pyramid_latent(host, model, empty)["samples"]
+    assert noised.shape == expected.shape == (0, 4, 8, 8) and noised.dtype == expected.dtype
+    # Pyramid Noise Sampler's per-step draws: what k-diffusion's default noise sampler gives for an empty x.
+    x = torch.zeros((0, 4, 8, 8), dtype=dtype)
+    step = host.pack_module("nodes.pyramid_noise").pyramid_noise_sampler(x, 4, 6, 0.3, 0.1)(1.0, 0.5)
+    default = comfy.k_diffusion.sampling.default_noise_sampler(x, seed=4)(1.0, 0.5)
+    assert step.shape == default.shape and step.dtype == default.dtype
+
+
 @pytest.mark.parametrize("sampler_name", ["euler_ancestral", "dpmpp_2m_sde"])
 def test_wrapped_sampler_calls_the_pyramid_noise_sampler(host, sd35, monkeypatch, sampler_name):
     module = host.pack_module("nodes.pyramid_noise")

@@ -9,7 +9,7 @@ import pytest
 ADVANCED = {
     "SNRTSkipLayerGuidance": {"layers", "scale", "start", "end", "gating", "fast_path", "single_layers", "mode"},
     "SNRTScheduler": {"sigma_hi_base"},
-    "SNRTSigmaMaxScale": {"base_side"},
+    "SNRTSigmaMaxScale": {"base_side", "steps"},
     "SNRTRescaleCFG": {"start_percent", "end_percent"},
 }
 

@@ -43,6 +43,46 @@ def test_second_schedule_is_drawn_in_its_own_colour_and_no_terminal_box_without_
     assert all((200, 0, 0) != pixels[x, y] for x in range(image.width) for y in range(0, image.height, 7))
 
 
+def test_log_snr_follows_how_the_model_mixes_signal_and_noise():
+    # x = a·x₀ + b·ε has SNR (a/b)²: a = 1, b = σ for discrete / EDM models; a = 1 − σ, b = s·σ for flow models.
+    for sigma in (0.03, 0.5, 0.9, 14.6):
+        assert plot.log_snr(sigma, "sigma") == pytest.approx(math.log((1 / sigma) ** 2))
+    for sigma in (0.03, 0.5, 0.9):
+        assert plot.log_snr(sigma, "flow") == pytest.approx(math.log(((1 - sigma) / sigma) ** 2))
+        assert plot.log_snr(sigma, "flow", 8.0) == pytest.approx(math.log(((1 - sigma) / (8 * sigma)) ** 2))
+    assert plot.log_snr(0.5, "flow") == 0.0 != plot.log_snr(0.5, "sigma")  # SNR 1 at σ 0.5 on a flow model
+    assert plot.log_snr(1.0, "flow") == -math.inf  # pure noise
+    assert plot.log_snr_formula("flow") == "2 ln((1-sigma)/sigma)" and plot.log_snr_formula("sigma") == "-2 ln(sigma)"
+    with pytest.raises(ValueError, match="form"):
+        plot.log_snr(0.5, "edm")
+
+
+def snr_panel_points(schedules, forms, scale=1.0):
+    """Each schedule's log-SNR panel points, computed independently: 540 px from the left, 34 from the top,
+    400×316, the y range shared by all schedules."""
+    kept = [[(i, plot.log_snr(float(s), form, scale)) for i, s in enumerate(sigmas[:-1])]
+            for sigmas, form in zip(schedules, forms)]
+    kept = [[(i, v) for i, v in values if math.isfinite(v)] for values in kept]
+    low, high = min(v for values in kept for _, v in values), max(v for values in kept for _, v in values)
+    return [[(540 + 400 * i / (len(sigmas) - 1), 34 + 316 * (high - v) / (high - low)) for i, v in values]
+            for sigmas, values in zip(schedules, kept)]
+
+
+def test_flow_schedule_is_plotted_with_the_flow_log_snr_and_sigma_one_left_off():
+    sigmas = torch.tensor([1.0, 0.95, 0.8, 0.6, 0.4, 0.2, 0.05, 0.0])
+    flow, _ = plot.plot_sigmas([sigmas], ["flow"], forms=["flow"])
+    assumed, _ = plot.plot_sigmas([sigmas], ["flow"])
+    pixels, other = flow.load(), assumed.load()
+    (points,) = snr_panel_points([sigmas], ["flow"])
+    assert len(points) == 6, "σ 1 (SNR 0, log-SNR −∞) is not drawn"
+    for x, y in points:
+        assert pixels[round(x), round(y)] == plot.COLOURS[0], (x, y)
+    # −2·ln σ puts the same steps elsewhere: σ 0.6's point is not on the assumed plot's curve.
+    x, y = points[2]
+    assert other[round(x), round(y)] != plot.COLOURS[0]
+    assert flow.tobytes() != assumed.tobytes()
+
+
 def test_radial_spectrum_of_white_noise_is_flat_and_pyramid_noise_lifts_low_frequencies():
     white = torch.randn(4, 64, 64, generator=torch.Generator().manual_seed(0))
     spectrum = plot.radial_power_spectrum(white)
@@ -63,6 +103,46 @@ def test_preview_nodes_return_images(comfy_host):
     assert preview.shape == (1, 400, 800, 3)
     with pytest.raises(ValueError, match="at least two sigmas"):
         comfy_host.node("SNRTPreviewSigmas").execute(torch.tensor([1.0]), "A", "B", None)
+
+
+def comfyui_log_snr(model_sampling, sigma: float) -> float:
+    """log (a/b)² for ComfyUI's own noise_scaling(σ, ε, x₀) = a·x₀ + b·ε, read off with unit inputs."""
+    ones, zeros = torch.ones(1, 1, 1, 1), torch.zeros(1, 1, 1, 1)
+    a = float(model_sampling.noise_scaling(torch.tensor([sigma]), zeros, ones.clone(), False).flatten()[0])
+    b = float(model_sampling.noise_scaling(torch.tensor([sigma]), ones.clone(), zeros, False).flatten()[0])
+    return 2 * math.log(a / b)
+
+
+def test_preview_sigmas_takes_log_snr_from_the_models_own_parameterisation(comfy_host):
+    import comfy.samplers
+    from tools import tiny_models
+    node = comfy_host.node("SNRTPreviewSigmas")
+    preview = comfy_host.pack_module("nodes.preview")
+    flow_model, discrete = tiny_models.tiny_sd3_medium(num_blocks=2), tiny_models.tiny_sdxl(v_pred=False, ztsnr=False)
+    for model, form in ((flow_model, "flow"), (discrete, "sigma")):
+        sampling = model.get_model_object("model_sampling")
+        found, scale, source = preview.log_snr_form(model)
+        assert (found, source) == (form, "from the model")
+        for sigma in (0.1, 0.5, 0.9):  # the formula the plot uses is ComfyUI's own mixing
+            assert plot.log_snr(sigma, found, scale) == pytest.approx(comfyui_log_snr(sampling, sigma), abs=1e-5)
+    flow_sigmas = comfy.samplers.calculate_sigmas(flow_model.get_model_object("model_sampling"), "simple", 8)
+    sdxl_sigmas = comfy.samplers.calculate_sigmas(discrete.get_model_object("model_sampling"), "karras", 8)
+    drawn = node.execute(flow_sigmas, "SD3", "SDXL", sdxl_sigmas, flow_model, discrete)[0]
+    expected, _ = plot.plot_sigmas([flow_sigmas, sdxl_sigmas], ["SD3", "SDXL"], forms=["flow", "sigma"],
+                                   sources=["from the model"] * 2)
+    assert torch.equal(drawn, preview.image_tensor(expected))
+    pixels = expected.load()
+    flow_points, sdxl_points = snr_panel_points([flow_sigmas, sdxl_sigmas], ["flow", "sigma"])
+    for k, points in enumerate((flow_points, sdxl_points)):  # each curve at its own formula's place
+        for x, y in points[1:]:
+            assert pixels[round(x), round(y)] == plot.COLOURS[k], (k, x, y)
+    # model_b left unconnected: the first model serves both; no model at all: −2·ln σ, said to be assumed.
+    both_flow = node.execute(flow_sigmas, "A", "B", flow_sigmas * 0.9, flow_model)[0]
+    assert torch.equal(both_flow, preview.image_tensor(plot.plot_sigmas(
+        [flow_sigmas, flow_sigmas * 0.9], ["A", "B"], forms=["flow", "flow"], sources=["from the model"] * 2)[0]))
+    assert preview.log_snr_form(None) == (None, 1.0, "assumed, no model connected")
+    unconnected = node.execute(flow_sigmas, "A", "B", None)[0]
+    assert not torch.equal(unconnected, node.execute(flow_sigmas, "A", "B", None, flow_model)[0])
 
 
 def test_preview_prompt_runs_on_the_live_server(live_server):

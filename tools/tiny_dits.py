@@ -49,6 +49,22 @@ def tiny_flux(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.mod
     return build_tiny(comfy.supported_models.Flux, unet, seed, weight_std)
 
 
+def tiny_flux2(seed: int = 0, weight_std: float = 0.02, **overrides) -> comfy.model_patcher.ModelPatcher:
+    """Flux 2 dev (comfy.supported_models.Flux2: its μ 2.02 and 16× VAE latent format, 128 latent channels,
+    patch 1, global modulation, SiLU-gated MLPs, no biases) at width 64, 2 heads (RoPE axes 4 × 8), with
+    one double and one single block (the real model has 8 and 48: the resolution tests read only its
+    sampling settings). Only for model-level tests: no conditioning builder."""
+    import comfy.ldm.flux.model
+    unet = dict(in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=4096,
+                hidden_size=64, mlp_ratio=3.0, num_heads=2, depth=1, depth_single_blocks=1, axes_dim=[8, 8, 8, 8],
+                theta=2000, patch_size=1, qkv_bias=False, guidance_embed=True, txt_ids_dims=[3],
+                global_modulation=True, mlp_silu_act=True, ops_bias=False, default_ref_method="index",
+                ref_index_scale=10.0, yak_mlp=False, txt_norm=False)
+    unet = only_accepted(unet, comfy.ldm.flux.model.FluxParams)
+    unet.update(overrides)
+    return build_tiny(comfy.supported_models.Flux2, unet, seed, weight_std)
+
+
 def conditioning_flux(batch: int = 1, seed: int = 1, std: float = 1.0, tokens: int = 8, guidance: float = 3.5):
     g = torch.Generator().manual_seed(seed)
     return [[seeded_randn(g, batch, tokens, 4096, std=std),
