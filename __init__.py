@@ -2,6 +2,10 @@
 pyramid noise for ComfyUI. Registered through `comfy_entrypoint` only; importable without ComfyUI
 (the pure maths lives in `schedules/` and `samplers/`)."""
 
+#: The frontend files ComfyUI serves at /extensions/snr_toolkit/: the node help pages under docs/
+#: (NodeId.md, NodeId/<locale>.md), which the node documentation panel shows.
+WEB_DIRECTORY = "./web"
+
 
 async def comfy_entrypoint():
     """ComfyUI's V3 entry point: register the ztsnr_* KSampler schedulers, return the extension."""

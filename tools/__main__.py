@@ -9,6 +9,7 @@
     python3 -m tools samplers [--quick]   every KSampler sampler on the ideal model (tools/sampler_survey.py)
     python3 -m tools spectrum             pyramid-noise spectrum picture (tools/noise_spectrum.py)
     python3 -m tools locales              regenerate locales/en from the node schemas (tools/locales.py)
+    python3 -m tools helppages [--check]  regenerate the node help pages web/docs/ (tools/help_pages.py)
     python3 -m tools traindemo [--quick] the training demo through Train LoRA (tools/training_demo.py)
     python3 -m tools trainbench [--quick] what Training Objective costs in Train LoRA (tools/bench_training.py)
     python3 -m tools loadercost           the metadata loader's cost next to Load Checkpoint (tools/loader_cost.py)
@@ -29,7 +30,8 @@ from . import host
 MODULES = {"demo": "tools.demo", "bench": "tools.bench", "quality": "tools.schedule_quality",
            "workflows": "tools.build_workflows", "samplers": "tools.sampler_survey",
            "spectrum": "tools.noise_spectrum", "locales": "tools.locales", "loadercost": "tools.loader_cost",
-           "traindemo": "tools.training_demo", "trainbench": "tools.bench_training"}
+           "traindemo": "tools.training_demo", "trainbench": "tools.bench_training",
+           "helppages": "tools.help_pages"}
 
 
 def main(argv: list[str]) -> int:
