@@ -126,36 +126,172 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> LiveServer:
+def start_server(tmp_path_factory, front_end_root: Path | None = None) -> LiveServer:
+    """ComfyUI's own server (main.py, in the host venv) with the pack and the fixture packs, on a fresh base
+    directory; front_end_root: a frontend's static folder to serve instead of the host's own."""
     comfy_dir = comfyui_path()
     python = os.environ.get("SNRT_PYTHON") or pytest.fail("SNRT_PYTHON is unset: run `python3 -m tools test`")
     base = harness.make_base_directory(FIXTURE_PACKS)
     port = harness.free_port()
     log_path = tmp_path_factory.mktemp("server") / "comfyui.log"
     with open(log_path, "w") as log_file:
-        proc = subprocess.Popen(harness.server_command(comfy_dir, Path(python), base, port), cwd=comfy_dir,
-                                stdout=log_file, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(harness.server_command(comfy_dir, Path(python), base, port, front_end_root),
+                                cwd=comfy_dir, stdout=log_file, stderr=subprocess.STDOUT)
     server = LiveServer(port, proc, log_path, base)
     try:
         harness.wait_for_server(port, proc)
     except Exception:
         proc.kill()
         pytest.fail(f"ComfyUI did not start:\n{server.log()[-4000:]}", pytrace=False)
-    yield server
-    proc.terminate()
+    return server
+
+
+def stop_server(server: LiveServer) -> None:
+    server.proc.terminate()
     try:
-        proc.wait(timeout=30)
+        server.proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        server.proc.kill()
+
+
+def place_public_model_files(server: LiveServer) -> None:
+    from tools import build_workflows
+    for folder, names in build_workflows.MODEL_FILES.items():
+        (server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (server.base / "models" / folder / name).write_bytes(b"")
+    from PIL import Image  # the training workflow's image: LoadImage lists only real images
+    for name in build_workflows.INPUT_FILES:
+        Image.new("RGB", (64, 64), (128, 96, 64)).save(server.base / "input" / name)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory) -> LiveServer:
+    """The host's server with its own frontend, for HTTP tests (the browser tests use browser_server)."""
+    server = start_server(tmp_path_factory)
+    yield server
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")
 def public_model_files(live_server) -> None:
     """The public model file names the workflows use, as empty placeholders in the server's models
     folders, so the loaders' lists offer them (these tests check graphs, not weights)."""
-    from tools import build_workflows
-    for folder, names in build_workflows.MODEL_FILES.items():
-        (live_server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
-        for name in names:
-            (live_server.base / "models" / folder / name).write_bytes(b"")
+    place_public_model_files(live_server)
+
+
+# ---- Browser fixtures -------------------------------------------------------------------------------
+# Every browser test module (tests/test_browser*.py) builds on these; their names are stable:
+#   frontend        (session, parametrised) the Frontend under test: the host's own, as its requirements.txt
+#                   pins it (1.32.9 on 0.3.75, 1.49.6 on 0.33.0), and, on hosts from
+#                   harness.FRONTEND_HOSTS_FROM on, harness.NEWEST_FRONTEND (the newest on PyPI, pinned),
+#                   which `python3 -m tools test` installs into the cache and the server serves with
+#                   --front-end-root. Test ids carry `host-frontend` or `frontend-1.58.1`; so every test that
+#                   uses one of the fixtures below runs once per frontend.
+#   browser_server  (session) a LiveServer serving `frontend`, with public_model_files placed: live_server
+#                   itself for the host's frontend, a second server of the same host for the newer one.
+#   browser         (session) Debian's Chromium under Playwright, headless.
+#   editor          (module) a Page on browser_server with the graph editor ready (the pack's nodes
+#                   registered), the frontend's version checked against `frontend.version`, screenshot
+#                   settings applied; page.page_errors lists uncaught page errors, page.frontend the Frontend.
+# 0.3.75 gets the host frontend only: 1.58.1 loads there, but its queue and history call /api/jobs,
+# which 0.3.75 does not have (404s in the console).
+CHROMIUM = "/usr/bin/chromium"
+# Without the networking flags Chromium keeps dialling Google, which this machine refuses.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--no-first-run", "--disable-sync", "--disable-quic"]
+GRAPH_READY = """() => window.app && window.app.graph && window.LiteGraph
+    && Object.keys(window.LiteGraph.registered_node_types).some(t => t.startsWith('SNRT'))"""
+# Screenshot settings: full detail at any zoom (no low-detail boxes), no minimap over the graph.
+SCREENSHOT_SETTINGS = """async () => {
+    const settings = window.app.extensionManager.setting;
+    await settings.set('LiteGraph.Canvas.MinFontSizeForLOD', 0);
+    await settings.set('Comfy.Minimap.Visible', false);
+}"""
+
+
+class Frontend:
+    """A frontend the browser tests run on: `name` "host" (the host's own) or its version; `version` what
+    the page must report (window.__COMFYUI_FRONTEND_VERSION__); `root` the static folder to serve, None
+    for the host's own."""
+
+    def __init__(self, name: str, version: str, root: Path | None):
+        self.name, self.version, self.root = name, version, root
+
+    @property
+    def is_host_frontend(self) -> bool:
+        return self.root is None
+
+    def __repr__(self) -> str:
+        return f"Frontend({self.name}, {self.version})"
+
+
+def host_frontend_version(comfy: Path) -> str:
+    """The frontend the host's requirements.txt pins (what its venv installs and its server serves)."""
+    for line in (comfy / "requirements.txt").read_text().splitlines():
+        name, _, pin = line.split("#", 1)[0].strip().partition("==")
+        if harness.requirement_name(name) in ("comfyui-frontend-package", "comfyui_frontend_package"):
+            return pin.strip()
+    pytest.fail(f"{comfy}/requirements.txt pins no comfyui-frontend-package", pytrace=False)
+
+
+def frontend_names() -> list[str]:
+    """The frontends this host's browser tests run on (the host from SNRT_COMFYUI_VERSION, as
+    `python3 -m tools test` sets it; unset, the fixtures fail in comfyui_path())."""
+    version = os.environ.get("SNRT_COMFYUI_VERSION", "")
+    return ["host"] + ([harness.NEWEST_FRONTEND] if version and harness.serves_newest_frontend(version) else [])
+
+
+@pytest.fixture(scope="session", params=frontend_names(),
+                ids=lambda name: "host-frontend" if name == "host" else f"frontend-{name}")
+def frontend(request) -> Frontend:
+    if request.param == "host":
+        return Frontend("host", host_frontend_version(comfyui_path()), None)
+    root = harness.frontend_root(request.param)
+    installed = harness.installed_frontend_version(root)
+    if installed != request.param:
+        pytest.fail(f"comfyui-frontend-package=={request.param} is not installed at {root} (found {installed}): "
+                    "`python3 -m tools test` installs it (tools/host.py install_frontend)", pytrace=False)
+    return Frontend(request.param, request.param, root)
+
+
+@pytest.fixture(scope="session")
+def browser_server(request, frontend, tmp_path_factory) -> LiveServer:
+    if frontend.is_host_frontend:
+        request.getfixturevalue("public_model_files")
+        yield request.getfixturevalue("live_server")
+        return
+    server = start_server(tmp_path_factory, frontend.root)
+    place_public_model_files(server)
+    log = server.log()
+    assert f"web root: {frontend.root}" in log, f"the server does not say it serves {frontend.root}:\n{log[-2000:]}"
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def browser(comfy_host):
+    # comfy_host first: Playwright's sync API keeps an event loop running for the session, and ComfyUI's
+    # in-process start (asyncio run_until_complete) cannot begin while it runs.
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `python3 -m tools test` installs Debian's chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def editor(browser, browser_server, frontend):
+    page = browser.new_page(viewport={"width": 1800, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(browser_server.url("/"))
+    page.wait_for_function(GRAPH_READY, timeout=120_000)
+    served = page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__")
+    assert served == frontend.version, f"the page runs frontend {served}, not {frontend.version} ({frontend.name})"
+    page.evaluate(SCREENSHOT_SETTINGS)
+    page.page_errors, page.frontend = errors, frontend
+    yield page
+    page.close()

@@ -6,7 +6,8 @@ The default host is ComfyUI 0.3.75, the lowest supported, as shipped unmodified 
 other ComfyUI: a checkout, or a source archive (.tar.gz / .zip) that is unpacked into the cache.
 Each host gets a venv with its own requirements and the torch set its users would install.
 Everything large lives in SNRT_CACHE (default ~/.cache/snr-toolkit), outside the repository,
-and is reused while its inputs match.
+and is reused while its inputs match. On the newer hosts setup also installs the newest ComfyUI
+frontend (NEWEST_FRONTEND, pinned) into the cache, beside the host's own, for the browser tests.
 """
 from __future__ import annotations
 
@@ -40,10 +41,15 @@ TORCH_PACKAGES = {"torch", "torchvision", "torchaudio"}
 # ComfyUI 0.3.75 imports requests without listing it (it used to arrive through huggingface_hub).
 UNLISTED_REQUIREMENTS = ["requests"]
 # The test extra of pyproject.toml: pytest, the browser driver, and outside references for the maths.
-TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout", "playwright", "diffusers"]
+TEST_REQUIREMENTS = ["pytest>=8", "pytest-timeout", "playwright", "diffusers", "comfy-cli==1.23.0"]
 # The browser test drives Debian's Chromium (Playwright's own browser download does not work here).
 CHROMIUM = Path("/usr/bin/chromium")
 HARNESS_VERSION = "2"
+#: The newest ComfyUI frontend on PyPI, pinned: the browser tests also run on it (beside the host's own
+#: frontend, which stays as the host's requirements pin it), served with --front-end-root by hosts
+#: from FRONTEND_HOSTS_FROM on. Raise both together when a newer frontend is out.
+NEWEST_FRONTEND = "1.58.1"
+FRONTEND_HOSTS_FROM = "0.33.0"
 
 
 def log(message: str) -> None:
@@ -186,10 +192,59 @@ def ensure_chromium() -> None:
         run(install, env=env)
 
 
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def serves_newest_frontend(comfy_version: str) -> bool:
+    """Whether the browser tests run on NEWEST_FRONTEND too on this host (the newer hosts)."""
+    return version_tuple(comfy_version) >= version_tuple(FRONTEND_HOSTS_FROM)
+
+
+def frontend_root(version: str = NEWEST_FRONTEND) -> Path:
+    """Where install_frontend puts `comfyui-frontend-package==version`: its static folder, the one
+    --front-end-root names. Installed or not (installed_frontend_version says)."""
+    return CACHE / f"frontend-{version}" / "comfyui_frontend_package" / "static"
+
+
+def installed_frontend_version(root: Path) -> str | None:
+    """The version of the frontend package whose static folder is `root`, from its dist-info; None when
+    the folder does not hold a complete install."""
+    target = root.parent.parent
+    if not (root / "index.html").is_file() or not (target / ".snrt-complete").is_file():
+        return None
+    versions = [p.name.split("-", 1)[1].removesuffix(".dist-info")
+                for p in target.glob("comfyui_frontend_package-*.dist-info")]
+    return versions[0] if len(versions) == 1 else None
+
+
+def install_frontend(version: str = NEWEST_FRONTEND) -> Path:
+    """`comfyui-frontend-package==version` from PyPI into its own folder in the cache (pip --target),
+    not into a host venv: the host keeps the frontend its requirements pin. Returns the static folder."""
+    root = frontend_root(version)
+    if installed_frontend_version(root) == version:
+        return root
+    target = root.parent.parent
+    log(f"installing comfyui-frontend-package=={version} into {target}")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=CACHE, prefix=f"frontend-{version}-"))
+    run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:", "--no-compile",
+         "--target", staging, f"comfyui-frontend-package=={version}"], env=pip_env())
+    (staging / ".snrt-complete").write_text(f"comfyui-frontend-package=={version}\n")
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    if installed_frontend_version(root) != version:
+        sys.exit(f"comfyui-frontend-package=={version} did not install a static folder at {root}")
+    return root
+
+
 def setup() -> tuple[Path, Path]:
     CACHE.mkdir(parents=True, exist_ok=True)
     comfy = comfyui_dir()
-    return comfy, venv_python(comfy)
+    python = venv_python(comfy)
+    if serves_newest_frontend(comfyui_version(comfy)):
+        install_frontend()
+    return comfy, python
 
 
 def make_base_directory(extra_packs: list[Path] = ()) -> Path:
@@ -232,10 +287,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(comfy: Path, python: Path, base: Path, port: int) -> list[str]:
+def server_command(comfy: Path, python: Path, base: Path, port: int, front_end_root: Path | None = None) -> list[str]:
+    """ComfyUI's server on a loopback port; front_end_root: a frontend's static folder to serve instead of
+    the host's own (install_frontend's)."""
     return [str(python), str(comfy / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
             "--base-directory", str(base), "--database-url", "sqlite:///:memory:",
-            "--disable-auto-launch", "--use-pytorch-cross-attention"]
+            "--disable-auto-launch", "--use-pytorch-cross-attention",
+            *(["--front-end-root", str(front_end_root)] if front_end_root else [])]
 
 
 def wait_for_server(port: int, proc: subprocess.Popen, timeout_s: float = 300) -> None:
@@ -257,11 +315,11 @@ def host_environment(comfy: Path, python: Path) -> dict[str, str]:
                 SNRT_COMFYUI_VERSION=comfyui_version(comfy))
 
 
-def serve(comfy: Path, python: Path, env: dict[str, str], port: int | None) -> int:
-    """A ComfyUI server with the pack on a loopback port, until Ctrl-C."""
+def serve(comfy: Path, python: Path, env: dict[str, str], port: int | None, front_end_root: Path | None = None) -> int:
+    """A ComfyUI server with the pack on a loopback port, until Ctrl-C; front_end_root as server_command's."""
     port = port or free_port()
     base = make_base_directory()
-    proc = subprocess.Popen(server_command(comfy, python, base, port), cwd=comfy, env=env)
+    proc = subprocess.Popen(server_command(comfy, python, base, port, front_end_root), cwd=comfy, env=env)
     try:
         wait_for_server(port, proc)
         log(f"ComfyUI with SNR Toolkit at http://127.0.0.1:{port}/ (base directory {base}); Ctrl-C stops it")
