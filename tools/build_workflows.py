@@ -15,10 +15,12 @@ from tools.host import PACK_ROOT as ROOT
 from tools import workflow_tools
 
 NOOB = "NoobAI-XL-Vpred-v1.0.safetensors"  # Laxhar/noobai-XL-Vpred-1.0
+SDXL_BASE = "sd_xl_base_1.0.safetensors"  # stabilityai/stable-diffusion-xl-base-1.0 (an ε model)
 SD35 = "sd3.5_medium.safetensors"  # stabilityai/stable-diffusion-3.5-medium
 SD35_LARGE = "sd3.5_large.safetensors"  # stabilityai/stable-diffusion-3.5-large
 CLIP_L, CLIP_G, T5 = "clip_l.safetensors", "clip_g.safetensors", "t5xxl_fp16.safetensors"  # its text_encoders/
-MODEL_FILES = {"checkpoints": [NOOB, SD35, SD35_LARGE], "text_encoders": [CLIP_L, CLIP_G, T5]}
+INPUT_FILES = ["example.png"]  # ComfyUI's own input/example.png; the training workflow's image
+MODEL_FILES = {"checkpoints": [NOOB, SDXL_BASE, SD35, SD35_LARGE], "text_encoders": [CLIP_L, CLIP_G, T5]}
 
 POSITIVE = "1girl, solo, night city, neon lights, dark background, masterpiece, best quality"
 NEGATIVE = "worst quality, low quality, lowres, bad anatomy, watermark"
@@ -81,7 +83,7 @@ def sdxl_vpred_ztsnr_custom_sampler():
                      "denoise": 1.0}},
         {"id": 8, "type": "BasicScheduler", "pos": [740, 460], "links": {"model": (3, 0)},
          "widgets": {"scheduler": "karras", "steps": 28, "denoise": 1.0}},
-        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1100, 520], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0)},
+        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1100, 520], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0), "model": (3, 0)},
          "widgets": {"label": "ours: ZTSNR Scheduler", "label_b": "ComfyUI karras"}},
         {"id": 10, "type": "PreviewImage", "pos": [1500, 520], "size": [480, 260], "links": {"images": (9, 0)}},
         {"id": 11, "type": "RandomNoise", "pos": [1100, -200], "widgets": {"noise_seed": 42}},
@@ -208,7 +210,8 @@ def high_resolution_hires_fix():
         {"id": 8, "type": "LatentUpscaleBy", "pos": [1100, 520], "links": {"samples": (7, 0)},
          "widgets": {"upscale_method": "bislerp", "scale_by": 2.0}},
         {"id": 9, "type": "SNRTSigmaMaxScale", "pos": [1460, 520], "links": {"model": (3, 0), "latent": (8, 0)},
-         "widgets": {"width": 2688, "height": 1536, "base_side": 0, "rule": "√ pixels (SD3 paper, NovelAI)"}},
+         "widgets": {"width": 2688, "height": 1536, "base_side": 0, "rule": "√ pixels (SD3 paper, NovelAI)",
+                     "steps": 28}},
         {"id": 10, "type": "KSampler", "pos": [1820, 0], "size": [320, 480], "title": "Second pass (2048-class canvas)",
          "links": {"model": (9, 0), "positive": (4, 0), "negative": (5, 0), "latent_image": (8, 0)},
          "widgets": {"seed": 43, "steps": 28, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
@@ -244,7 +247,7 @@ def sdxl_vpred_checkpoint_metadata():
          "widgets": {"scheduler": "ztsnr_exponential", "steps": 28, "denoise": 1.0}},
         {"id": 8, "type": "BasicScheduler", "pos": [1040, 720], "links": {"model": (1, 0)},
          "widgets": {"scheduler": "karras", "steps": 28, "denoise": 1.0}},
-        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1400, 560], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0)},
+        {"id": 9, "type": "SNRTPreviewSigmas", "pos": [1400, 560], "links": {"sigmas": (7, 0), "sigmas_b": (8, 0), "model": (1, 0)},
          "widgets": {"label": "ztsnr_exponential", "label_b": "ComfyUI karras"}},
         {"id": 10, "type": "PreviewImage", "pos": [1760, 560], "size": [480, 260], "links": {"images": (9, 0)}},
         {"id": 11, "type": "KSampler", "pos": [1040, 0], "size": [320, 480],
@@ -266,7 +269,7 @@ def sd35_medium_checkpoint_metadata():
     return metadata_loader_front(SD35) + [
         {"id": 3, "type": "BasicScheduler", "pos": [640, 120], "links": {"model": (1, 0)},
          "widgets": {"scheduler": "sgm_uniform", "steps": 40, "denoise": 1.0}},
-        {"id": 4, "type": "SNRTPreviewSigmas", "pos": [1000, 120], "links": {"sigmas": (3, 0)},
+        {"id": 4, "type": "SNRTPreviewSigmas", "pos": [1000, 120], "links": {"sigmas": (3, 0), "model": (1, 0)},
          "widgets": {"label": "SD3.5 Medium as loaded (shift 3), sgm_uniform", "label_b": "B"}},
         {"id": 5, "type": "SaveImage", "pos": [1360, 120], "size": [480, 300], "links": {"images": (4, 0)},
          "widgets": {"filename_prefix": "snrt_sd35_sigmas"}},
@@ -278,6 +281,87 @@ def sd35_medium_checkpoint_metadata():
              "separately, as in the SLG workflow.", size=(520, 260)),
     ]
 
+
+#: Train LoRA's inputs as the bundled training workflow sets them (each host takes those it declares: 0.33 added
+#: some): ComfyUI's own defaults but for steps and rank.
+TRAIN_LORA = {"batch_size": 1, "grad_accumulation_steps": 1, "steps": 500, "learning_rate": 0.0005, "rank": 8,
+              "optimizer": "AdamW", "loss_function": "MSE", "seed": 0, "training_dtype": "bf16", "lora_dtype": "bf16",
+              "algorithm": "LoRA", "gradient_checkpointing": True, "checkpoint_depth": 1, "offloading": False,
+              "existing_lora": "[None]", "quantized_backward": False, "bucket_mode": False, "bypass_mode": False}
+
+
+def train_lora_layout(object_info: dict) -> str:
+    """Which Train LoRA this host has: 0.3.x returns (model, lora, loss_map, steps), 0.33 dropped the model."""
+    return "model_first" if object_info["TrainLoraNode"]["output"][0] == "MODEL" else "lora_first"
+
+
+def sdxl_train_vpred_ztsnr_lora(object_info: dict, layout: str):
+    """NovelAI V3's recipe on an ε SDXL: Training Objective (v-prediction, ZTSNR, Min-SNR-5) → Train LoRA → save →
+    load → sample the way a v-pred ZTSNR model samples."""
+    first = 1 if layout == "model_first" else 0  # Train LoRA's lora output; loss_map and steps follow it
+
+    def declared(kind: str, values: dict) -> dict:  # the values this host's node declares (0.33 added inputs)
+        return {k: v for k, v in values.items() if k in {name for name, *_ in workflow_tools.widget_slots(object_info[kind])}}
+    return [
+        {"id": 1, "type": "CheckpointLoaderSimple", "pos": [0, 120], "widgets": {"ckpt_name": SDXL_BASE}},
+        {"id": 2, "type": "LoadImage", "pos": [0, 420], "size": [320, 360], "title": "Training image",
+         "widgets": {"image": "example.png"}},
+        {"id": 3, "type": "VAEEncode", "pos": [380, 420], "links": {"pixels": (2, 0), "vae": (1, 2)}},
+        {"id": 4, "type": "CLIPTextEncode", "pos": [380, 600], "size": [330, 140], "title": "Caption",
+         "links": {"clip": (1, 1)}, "widgets": {"text": "a photo"}},
+        {"id": 5, "type": "SNRTTrainingObjective", "pos": [380, 0], "links": {"model": (1, 0)},
+         "widgets": {"loss_weighting": "Min-SNR-γ", "min_snr_gamma": 5.0, "timestep_sampling": "uniform (trainer's own)",
+                     "logit_mean": 0.0, "logit_std": 1.0, "mode_scale": 1.29, "range_unit": "timestep (0–1000)",
+                     "range_min": 0.0, "range_max": 1000.0, "shift_width": 0, "shift_height": 0, "noise_offset": 0.0,
+                     "adaptive_noise_offset": 0.0, "pyramid_iterations": 0, "pyramid_discount": 0.3,
+                     "ip_noise_gamma": 0.0, "prediction": "v_prediction", "zsnr": "on"}},
+        # 0.3.x's Train LoRA fails on a single LATENT ("local variable 'multi_res'"): give it a list of them.
+        *([{"id": 16, "type": "RepeatLatentBatch", "pos": [380, 780], "links": {"samples": (3, 0)},
+            "widgets": {"amount": 2}},
+           {"id": 17, "type": "RebatchLatents", "pos": [380, 920], "links": {"latents": (16, 0)},
+            "widgets": {"batch_size": 1}}] if layout == "model_first" else []),
+        {"id": 6, "type": "TrainLoraNode", "pos": [760, 0], "size": [340, 620],
+         "links": {"model": (5, 0), "latents": (17, 0) if layout == "model_first" else (3, 0), "positive": (4, 0)},
+         "widgets": declared("TrainLoraNode", TRAIN_LORA)},
+        {"id": 7, "type": "SaveLoRA", "pos": [1140, 0], "links": {"lora": (6, first)},
+         "widgets": {"prefix": "loras/snrt_sdxl_vpred_ztsnr", "steps": TRAIN_LORA["steps"]}},
+        {"id": 8, "type": "LossGraphNode", "pos": [1140, 200], "size": [360, 320], "links": {"loss": (6, first + 1)},
+         "widgets": {"filename_prefix": "snrt_training_loss"}},
+        {"id": 9, "type": "LoraModelLoader", "pos": [1140, 560], "links": {"model": (1, 0), "lora": (6, first)},
+         "widgets": declared("LoraModelLoader", {"strength_model": 1.0, "bypass": False})},
+        {"id": 10, "type": "SNRTVPrediction", "pos": [1540, 560], "links": {"model": (9, 0)},
+         "widgets": {"prediction": "v_prediction", "zsnr": "on", "terminal_sigma": "NovelAI (20000)",
+                     "skip_cfg_on_terminal_step": False}},
+        {"id": 11, "type": "CLIPTextEncode", "pos": [1540, 760], "size": [330, 120], "title": "Negative",
+         "links": {"clip": (1, 1)}, "widgets": {"text": NEGATIVE}},
+        {"id": 12, "type": "EmptyLatentImage", "pos": [1540, 940], "widgets": {"width": 1024, "height": 1024,
+                                                                              "batch_size": 1}},
+        {"id": 13, "type": "KSampler", "pos": [1900, 560], "size": [320, 480],
+         "links": {"model": (10, 0), "positive": (4, 0), "negative": (11, 0), "latent_image": (12, 0)},
+         "widgets": {"seed": 42, "steps": 20, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "ztsnr_exponential",
+                     "denoise": 1.0}},
+        *decode_and_save(14, (13, 0), (1, 2), "snrt_trained_vpred_ztsnr", x=2260),
+        note(20, [0, -360], "## Train a v-prediction ZTSNR LoRA (NovelAI V3's recipe)\n\nOn an ε SDXL (`" + SDXL_BASE +
+             "`), **Training Objective (SNR)** makes ComfyUI's own **Train LoRA** train towards v-prediction with Zero "
+             "Terminal SNR and Min-SNR-5 weighting, as NovelAI V3 did. Connect it last, right before Train LoRA. Put "
+             "your images in (Load Image → VAE Encode; a batch of latents works too); 500 steps at rank 8 is a first "
+             "look, more images want more. The LoRA is saved under `output/loras/`, its loss plotted, and "
+             "sampled right away: **Load LoRA Model** on the base checkpoint, then **V-Prediction / ZTSNR** set the "
+             "same way (the checkpoint itself stays ε), then KSampler with **ztsnr_exponential**. This file is for "
+             + ("ComfyUI 0.3.x, whose Train LoRA also returns a model (0.3.75 tested) and needs a list of latents "
+                "(Repeat Latent Batch → Rebatch Latents: one image fails there with 'multi_res'; with a batch of "
+                "your images drop Repeat)." if layout == "model_first" else
+                "ComfyUI releases whose Train LoRA returns the LoRA first (0.33.0 tested); for 0.3.x use the "
+                "`_comfyui_0.3` file.")
+             , size=(560, 300)),
+    ]
+
+
+#: Workflows that exist per Train LoRA layout: each host builds, validates and runs the one for its layout.
+HOST_WORKFLOWS = {
+    "sdxl_train_vpred_ztsnr_lora": ("lora_first", sdxl_train_vpred_ztsnr_lora),
+    "sdxl_train_vpred_ztsnr_lora_comfyui_0.3": ("model_first", sdxl_train_vpred_ztsnr_lora),
+}
 
 WORKFLOWS = {
     "sdxl_vpred_ztsnr_ksampler": sdxl_vpred_ztsnr_ksampler,
@@ -292,8 +376,23 @@ WORKFLOWS = {
 }
 
 
+def for_host(object_info: dict) -> list[str]:
+    """The bundled workflows this host can load and run: all but the other Train LoRA layout's."""
+    layout = train_lora_layout(object_info)
+    return list(WORKFLOWS) + [name for name, (wanted, _) in HOST_WORKFLOWS.items() if wanted == layout]
+
+
+def all_names() -> list[str]:
+    return list(WORKFLOWS) + list(HOST_WORKFLOWS)
+
+
 def build_all(object_info: dict) -> dict[str, dict]:
-    return {name: workflow_tools.build(make(), object_info) for name, make in WORKFLOWS.items()}
+    """Every workflow this host builds (tools.build_workflows.for_host)."""
+    built = {name: workflow_tools.build(make(), object_info) for name, make in WORKFLOWS.items()}
+    for name in for_host(object_info)[len(WORKFLOWS):]:
+        layout, make = HOST_WORKFLOWS[name]
+        built[name] = workflow_tools.build(make(object_info, layout), object_info)
+    return built
 
 
 def render(workflow: dict) -> str:

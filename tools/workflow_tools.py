@@ -1,8 +1,9 @@
 """The graph editor's workflow format (UI JSON, LiteGraph 0.4): build, validate, convert to API.
 
 Widget values are positional, in the order the node's inputs are declared in /object_info
-(required, then optional), with one extra value ("fixed", "randomize", …) after every input that
-has control_after_generate. Stdlib only.
+(required, then optional), with one extra value after every input the frontend gives a second widget:
+"fixed" / "randomize" … after control_after_generate (and any INT seed), "image" after Load Image's upload.
+Stdlib only.
 
 `build` reads from /object_info only what a workflow relies on and ComfyUI keeps across releases
 (widget order, socket names, the types of linked outputs); never defaults, option flags such as
@@ -26,12 +27,20 @@ def is_widget(spec: list) -> bool:
 
 
 def widget_slots(info: dict) -> list[tuple[str, list, bool]]:
-    """(input name, spec, has control_after_generate) for every widget input, in widgets_values order."""
+    """(input name, spec, the value of the extra widget the frontend adds after it or None) for every widget input,
+    in widgets_values order."""
     out = []
     for name, spec in declared_inputs(info):
         if is_widget(spec):
             options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            out.append((name, spec, bool(options.get("control_after_generate"))))
+            # The frontend also gives an INT named seed or noise_seed a control widget unasked (Train LoRA's seed),
+            # and an image_upload combo (Load Image) an upload button that saves "image".
+            if options.get("control_after_generate") or (spec[0] == "INT" and name in ("seed", "noise_seed")):
+                out.append((name, spec, "fixed"))
+            elif options.get("image_upload"):
+                out.append((name, spec, "image"))
+            else:
+                out.append((name, spec, None))
     return out
 
 
@@ -92,7 +101,7 @@ def build(nodes: list[dict], object_info: dict) -> dict:
                 raise ValueError(f"node {node['id']} ({kind}): widget {name!r} has no value in the workflow")
             values.append(node["widgets"][name])
             if control:
-                values.append("fixed")
+                values.append(control)
         unknown = set(node.get("widgets", {})) - {name for name, *_ in widget_slots(info)}
         if unknown:
             raise ValueError(f"node {node['id']} ({kind}): no widget input named {sorted(unknown)}")
