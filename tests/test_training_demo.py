@@ -1,5 +1,5 @@
 """The training demo's quick mode end to end: trains through ComfyUI's Train LoRA, samples the LoRAs, writes JSON and
-the figure (the full run's numbers are in benchmarks/results/ and the README)."""
+the figure (the full run's numbers are in benchmarks/results/ and docs/training.md)."""
 import json
 import math
 import os

@@ -3,7 +3,8 @@
 Whole TrainLoraNode runs on a tiny SDXL (real UNet class, random weights) with the same latents, seeds and
 settings, once plain and once through SNRTTrainingObjective per configuration. Time is taken in interleaved rounds
 (tools.bench.timed_rounds: each round runs every configuration once, in rotating order); a ratio is the median over
-rounds of the ratio within a round, with its quartiles. Peak memory is the peak of live tensor storage during one
+rounds of the ratio within a round, with its quartiles; whole runs swing by several per cent on a busy CPU, so the
+node's hooks are also timed inside a real run (an upper bound on its cost per step). Peak memory is the peak of live tensor storage during one
 run (CUDA's allocator peak on a GPU), compared with one batch of the training noise.
 
 Prints the machine and a table of ratios; writes the same as JSON to benchmarks/results/.
@@ -15,7 +16,9 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -35,6 +38,35 @@ CONFIGURATIONS = {
         adaptive_noise_offset=0.05, pyramid_iterations=6, pyramid_discount=0.5, ip_noise_gamma=0.1),
     "v-prediction + ZTSNR, standard loss": dict(loss_weighting=STANDARD, prediction="v_prediction", zsnr="on"),
 }
+
+
+HOOKS = ("__init__", "percent_to_sigma", "noise_scaling", "loss")
+
+
+def hook_seconds_per_step(run, steps: int) -> float:
+    """Seconds a training step spends in the node's hooks (internals.trainer.TrainingRun: setup, σ mapping, noise,
+    loss), timed inside one real run. It includes the trainer's own noise_scaling and loss calls the hooks make, so
+    1 + this / the plain step is an upper bound on the step time ratio, free of the machine's drift."""
+    # The pack as ComfyUI loaded it (under its custom_nodes folder's name), not a second copy.
+    trainer = next(m for name, m in sys.modules.items() if name.endswith(".internals.trainer"))
+    spent, originals = [0.0], {name: getattr(trainer.TrainingRun, name) for name in HOOKS}
+
+    def timed(function):
+        def call(*a, **k):
+            start = time.perf_counter()
+            try:
+                return function(*a, **k)
+            finally:
+                spent[0] += time.perf_counter() - start
+        return call
+    for name, function in originals.items():
+        setattr(trainer.TrainingRun, name, timed(function))
+    try:
+        run()
+    finally:
+        for name, function in originals.items():
+            setattr(trainer.TrainingRun, name, function)
+    return spent[0] / steps
 
 
 def main(argv=None) -> int:
@@ -66,6 +98,7 @@ def main(argv=None) -> int:
         return run
     runs = {name: run_for(settings) for name, settings in CONFIGURATIONS.items()}
     samples = timed_rounds(runs, args.repeats)
+    hooks = {name: hook_seconds_per_step(run, args.steps) for name, run in runs.items()}
     peaks = {name: peak_memory(run) for name, run in runs.items()}
     plain = "plain Train LoRA"
     noise_batch = args.batch * 4 * args.latent ** 2 * 4  # one batch of fp32 training noise, bytes
@@ -75,6 +108,8 @@ def main(argv=None) -> int:
         rows.append(dict(name=name, settings=CONFIGURATIONS[name],
                          seconds_per_step=sorted(samples[name])[len(samples[name]) // 2] / args.steps,
                          time_ratio=paired_ratio(samples, name, plain), time_ratio_quartiles=[low, high],
+                         hook_seconds_per_step=hooks[name],
+                         hook_ratio=1 + hooks[name] / (statistics.median(samples[plain]) / args.steps),
                          peak_bytes=peaks[name], memory_ratio=peaks[name] / peaks[plain],
                          memory_extra_noise_batches=(peaks[name] - peaks[plain]) / noise_batch))
     device = (torch.cuda.get_device_name() if torch.cuda.is_available()
@@ -85,12 +120,16 @@ def main(argv=None) -> int:
     print(f"\nTraining Objective cost — {header['date']} — {device} — torch {header['torch']} — ComfyUI "
           f"{header['comfyui']}\nTrain LoRA on a tiny SDXL, latent {args.latent}², batch {args.batch}, {args.steps} "
           f"steps a run, {args.repeats} interleaved rounds (time ×: median of per-round ratios to the plain trainer)\n")
-    print(f"{'configuration':58} {'s/step':>7} {'time ×':>7} {'(quartiles)':>13} {'peak MiB':>9} {'mem ×':>7} "
-          f"{'Δ noise batches':>16}")
+    print(f"{'configuration':58} {'s/step':>7} {'time ×':>7} {'(quartiles)':>13} {'hooks µs':>9} {'bound ×':>8} "
+          f"{'peak MiB':>9} {'mem ×':>7} {'Δ noise batches':>16}")
     for row in rows:
         low, high = row["time_ratio_quartiles"]
         print(f"{row['name']:58} {row['seconds_per_step']:7.3f} {row['time_ratio']:7.3f} {low:6.3f}–{high:<6.3f} "
+              f"{row['hook_seconds_per_step'] * 1e6:9.0f} {row['hook_ratio']:8.4f} "
               f"{row['peak_bytes'] / 2**20:9.2f} {row['memory_ratio']:7.4f} {row['memory_extra_noise_batches']:16.2f}")
+    print("\ntime ×: whole runs, which swing by several per cent on a busy CPU; bound ×: 1 + the node's hooks per step "
+          "(timed inside a run, the trainer's own noising and loss calls included) / the plain step: an upper bound "
+          "on the node's cost")
     out = PACK_ROOT / "benchmarks" / "results" / (
         f"train-bench-{header['date']}-{'cuda' if torch.cuda.is_available() else 'cpu'}-comfyui-{header['comfyui']}"
         f"{'-quick' if args.quick else ''}.json")

@@ -5,7 +5,7 @@ Run: python3 -m tools traindemo [--quick] [--seeds N] [--steps N] [--workers N]
 A tiny network of SDXL's UNet topology (3 levels, 32–64 channels, LDM's zero-initialised output convolutions,
 random weights otherwise) is trained from scratch through LoRA + bias adapters by TrainLoraNode, on latents of
 a known distribution: black, grey and white images (±2 or 0 on three latent channels, equally likely) with
-texture of std 0.3, 8×8 latents, contrast 2 (fixed before the final run; see the README). Each variant sets only SNRTTrainingObjective; data, network, optimiser and
+texture of std 0.3, 8×8 latents, contrast 2 (fixed before the final run; see docs/training.md). Each variant sets only SNRTTrainingObjective; data, network, optimiser and
 seeds are the same for all. After training, the LoRA is loaded with ComfyUI's LoraModelLoader and sampled with
 SamplerCustomAdvanced (dpmpp_2m, 20 steps): ε models from their σ_max 14.6 (karras), the v-prediction + ZTSNR
 model with V-Prediction / ZTSNR and ztsnr_exponential from its terminal σ. Every sample set is judged by the same
