@@ -190,7 +190,7 @@ def public_model_files(live_server) -> None:
 #                   uses one of the fixtures below runs once per frontend.
 #   browser_server  (session) a LiveServer serving `frontend`, with public_model_files placed: live_server
 #                   itself for the host's frontend, a second server of the same host for the newer one.
-#   browser         (session) Debian's Chromium under Playwright, headless.
+#   browser         (module) Debian's Chromium under Playwright, headless.
 #   editor          (module) a Page on browser_server with the graph editor ready (the pack's nodes
 #                   registered), the frontend's version checked against `frontend.version`, screenshot
 #                   settings applied; page.page_errors lists uncaught page errors, page.frontend the Frontend.
@@ -269,10 +269,10 @@ def browser_server(request, frontend, tmp_path_factory) -> LiveServer:
     stop_server(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(comfy_host):
-    # comfy_host first: Playwright's sync API keeps an event loop running for the session, and ComfyUI's
-    # in-process start (asyncio run_until_complete) cannot begin while it runs.
+    # Per module, and after comfy_host: Playwright's sync API keeps an event loop running while it is open, and
+    # the in-process host's asyncio calls (its start, loading the pack again) cannot run beside it.
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} is missing: `python3 -m tools test` installs Debian's chromium", pytrace=False)
     from playwright.sync_api import sync_playwright
