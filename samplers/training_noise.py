@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .pyramid_noise import pyramid_octaves, sample_generator
+from .pyramid_noise import check_settings as check_pyramid, pyramid_octaves, sample_generator
 
 
 def check_settings(offset: float, adaptive_offset: float, iterations: int, discount: float, ip_gamma: float) -> None:
@@ -22,10 +22,7 @@ def check_settings(offset: float, adaptive_offset: float, iterations: int, disco
     if adaptive_offset and not offset:
         raise ValueError("the adaptive offset scales an offset: set a noise offset too (kohya applies "
                          "adaptive_noise_scale only with noise_offset)")
-    if iterations < 0:
-        raise ValueError(f"pyramid iterations must be ≥ 0, got {iterations}")
-    if not 0.0 <= discount < 1.0:
-        raise ValueError(f"the pyramid discount must lie in [0, 1), got {discount}")
+    check_pyramid(iterations, discount, 0.0)  # the Pyramid Noise node's own bounds
     if ip_gamma < 0:
         raise ValueError(f"the input-perturbation γ must be ≥ 0 (Ning et al. use 0.1), got {ip_gamma}")
 

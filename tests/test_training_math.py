@@ -226,7 +226,7 @@ def test_input_perturbation_moves_each_target_as_its_definition_says():
 
 @pytest.mark.parametrize("settings,words", [
     (dict(offset=-0.1), "noise offset must be ≥ 0"), (dict(adaptive_offset=0.5), "set a noise offset too"),
-    (dict(iterations=-1), "iterations must be ≥ 0"), (dict(discount=1.0), "discount must lie in"),
+    (dict(iterations=-1), "iterations must be ≥ 0"), (dict(discount=1.0), "discount must be within"),
     (dict(ip_gamma=-0.1), "γ must be ≥ 0"),
 ])
 def test_undefined_noise_settings_are_refused(settings, words):
