@@ -29,7 +29,7 @@ TERMINAL_CHOICES = [TERMINAL_INFINITE, TERMINAL_MODEL, TERMINAL_NONE]
 KSAMPLER_SHAPES = ["exponential", "karras", "beta", "kl_optimal", "normal", "simple"]
 KSAMPLER_SCHEDULER_NAMES = [f"ztsnr_{shape}" for shape in KSAMPLER_SHAPES]
 
-#: Defaults settled by benchmarks/schedule_quality.py (README: "Choosing the defaults"). Starting the
+#: Defaults settled by benchmarks/schedule_quality.py (docs/samplers.md, "Choosing the defaults"). Starting the
 #: shape at the plain σ_max (14.6146) jumps from the terminal σ straight past the noise levels where
 #: composition and mean colour are decided (σ ≈ 50–300 at 1024², growing with the side); σ_hi 400 at
 #: the training resolution covers them, and exponential spacing keeps the most steps for detail.
@@ -75,8 +75,8 @@ class SNRTScheduler(io.ComfyNode):
                 "Sigmas for a Zero Terminal SNR model (Lin et al. 2023; NovelAI V3): one step from the terminal σ "
                 "(pure noise) to σ_hi, then the chosen shape from σ_hi down to the model's σ_min, then 0. "
                 "σ_hi = base × √(w·h)/base side when a latent is given (NovelAI: double the side, double σ_max), "
-                "else base × the factor set by 'Scale σ_max by Resolution'. Measured on an exact model (README, sampler "
-                "survey): every KSampler sampler stays finite on the jump from σ 20000. For detail prefer dpmpp_2m, "
+                "else base × the factor set by 'Scale σ_max by Resolution'. Measured on an exact model "
+                "(docs/samplers.md, sampler survey): every KSampler sampler stays finite on the jump from σ 20000. For detail prefer dpmpp_2m, "
                 "uni_pc, ipndm, dpm_2, heun or dpmpp_2m_sde; euler and the ancestral samplers leave more noise at 28 "
                 "steps. Avoid dpm_adaptive (it ignores the schedule) and lcm (for distilled models)."),
             inputs=[

@@ -50,7 +50,7 @@ class SNRTSigmaMaxScale(io.ComfyNode):
                 io.Int.Input("base_side", **advanced(), default=0, min=0, max=16384, step=8,
                              tooltip="Training resolution side in pixels, √(w·h) of the canvas the model's σ_max or "
                              "shift belongs to; 0 = by model family (SD1 512, SD2 768, SDXL, SD3 and Flux 1024, "
-                             "Wan 2.1 960 = 1280×720, LTX-Video 627 = 768×512; table and sources in the README). "
+                             "Wan 2.1 960 = 1280×720, LTX-Video 627 = 768×512; table and sources in docs/flow-shift.md). "
                              "Unverified, as no published config ties a canvas to the shift ComfyUI sets (set "
                              "base_side if you know it): " + ", ".join(UNVERIFIED_BASE) + "."),
                 io.Latent.Input("latent", optional=True,

@@ -2,7 +2,7 @@
 documented precedence that turns it into a prediction type and ZTSNR (pure: never imports comfy).
 
 Per setting, the highest-ranked source that states it wins; silence is not a statement (a file that lost
-its `v_pred` key says nothing about eps). Ranks, and why each sits where it does (README, "Checkpoints
+its `v_pred` key says nothing about eps). Ranks, and why each sits where it does (docs/checkpoints.md, "Checkpoints
 that say how they were trained"):
 
 1. state-dict marker keys `v_pred` / `ztsnr` (empty tensors; ComfyUI's SDXL loader reads them,

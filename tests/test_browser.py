@@ -3,7 +3,7 @@ frontend the live server serves, loads each workflow from the Templates browser 
 does, and checks that no node is missing and that every node shows the bundled widget values.
 Runs once per frontend (the `frontend` fixture in conftest.py: the host's own, and on the newer host the
 newest frontend on PyPI, pinned). A screenshot per workflow goes to artifacts/screenshots/ for the host's
-frontend (the README's pictures come from there), artifacts/screenshots/frontend-<version>/ for the other."""
+frontend (docs/workflows.md's pictures come from there), artifacts/screenshots/frontend-<version>/ for the other."""
 import json
 import urllib.request
 from pathlib import Path

@@ -231,3 +231,16 @@ def test_every_bundled_workflow_is_linked_from_the_readme():
     targets = {target.split("#")[0] for _, target in links(README)}
     missing = [p.name for p in sorted((ROOT / "workflows").glob("*.json")) if f"workflows/{p.name}" not in targets]
     assert not missing, f"README.md's workflow list lacks: {missing}"
+
+
+def test_node_texts_name_docs_pages_that_exist():
+    """Tooltips and descriptions (every locale) point at the docs/ page holding the detail, never at the README,
+    whose measurement detail moved to docs/."""
+    bad = []
+    for path in sorted((ROOT / "locales").glob("*/nodeDefs.json")):
+        text = path.read_text(encoding="utf-8")
+        lang = path.parent.name
+        bad += [f"{lang}: docs/{name}" for name in re.findall(r"docs/([A-Za-z0-9_./-]+?\.md)", text)
+                if not (ROOT / "docs" / name).is_file()]
+        bad += [f"{lang}: mentions the README" for _ in re.findall(r"README", text)]
+    assert not bad, bad

@@ -14,7 +14,7 @@ from tools.noise_reference import band_powers, mean_and_error, published_pyramid
 # The published loop normalises by one std over its batch, so its spectrum depends a little on the
 # batch size; ours normalises each sample, i.e. it is the published loop run one sample at a time.
 # Batch 1 checks that exactly; batch 4 shows the difference stays within sampling error at discount
-# 0.3 (at 0.8 with 4 channels the batch-wide std lowers the bands above DC by ~2%: see README).
+# 0.3 (at 0.8 with 4 channels the batch-wide std lowers the bands above DC by ~2%: see docs/techniques.md).
 CASES = [  # (published batch shape, iterations, discount, offset, batches)
     ((4, 4, 32, 32), 6, 0.3, 0.1, 96),
     ((1, 4, 24, 40), 10, 0.8, 0.0, 400),
